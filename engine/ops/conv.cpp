@@ -1,0 +1,114 @@
+#include "engine/ops/conv.h"
+
+#include "engine/autograd.h"
+#include "kernels/bias.h"
+#include "kernels/conv2d.h"
+#include "kernels/conv_transpose2d.h"
+
+namespace ll {
+
+namespace k = kernels::cpu;
+
+namespace {
+void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int64_t w_in_dim,
+                     int64_t out_channels, Pair stride, Pair padding) {
+  check_arg(x.dim() == 4, op, "input must be (N, C, H, W), got " + x.str());
+  check_arg(w.dim() == 4, op, "weight must be 4-D, got " + w.str());
+  check_arg(w.size(w_in_dim) == x.size(1), op,
+            "weight " + w.str() + " expects " + std::to_string(w.size(w_in_dim)) + " input channels, input " +
+                x.str() + " has " + std::to_string(x.size(1)));
+  check_arg(stride[0] >= 1 && stride[1] >= 1, op, "stride must be >= 1");
+  check_arg(padding[0] >= 0 && padding[1] >= 0, op, "padding must be >= 0");
+  if (b.defined()) {
+    check_arg(b.dim() == 1 && b.size(0) == out_channels, op,
+              "bias " + b.str() + " does not match " + std::to_string(out_channels) + " output channels");
+  }
+  check_same_device(op, {&x, &w, &b});
+}
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair stride, Pair padding) {
+  check_conv_args("conv2d", x, weight, bias, 1, weight.dim() == 4 ? weight.size(0) : 0, stride, padding);
+  kernels::Conv2dShape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.H = x.size(2);
+  s.W = x.size(3);
+  s.K = weight.size(0);
+  s.R = weight.size(2);
+  s.S = weight.size(3);
+  s.stride_h = stride[0];
+  s.stride_w = stride[1];
+  s.pad_h = padding[0];
+  s.pad_w = padding[1];
+  check_arg(s.H + 2 * s.pad_h >= s.R && s.W + 2 * s.pad_w >= s.S, "conv2d",
+            "kernel " + std::to_string(s.R) + "x" + std::to_string(s.S) + " larger than the padded input " + x.str());
+  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
+  k::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+
+  const bool has_bias = bias.defined();
+  const bool need_x = x.requires_grad();  // false for the data fed to the first layer
+  return record(y, "conv2d", {x, weight, bias},
+                [x = x.detach(), w = weight.detach(), s, has_bias, need_x](const Tensor& g) {
+    Tensor gx;
+    if (need_x) {
+      gx = Tensor::empty(x.shape(), g.device());
+      k::conv2d_backward_data(s, g.data(), w.data(), gx.data());
+    }
+    Tensor gw = Tensor::empty(w.shape(), g.device());
+    k::conv2d_backward_weight(s, x.data(), g.data(), gw.data());
+    Tensor gb;
+    if (has_bias) {
+      gb = Tensor::empty({s.K}, g.device());
+      k::bias_backward(g.data(), gb.data(), s.N, s.K, s.P() * s.Q());
+    }
+    return std::vector<Tensor>{gx, gw, gb};
+  });
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair stride, Pair padding,
+                        Pair output_padding) {
+  check_conv_args("conv_transpose2d", x, weight, bias, 0, weight.dim() == 4 ? weight.size(1) : 0, stride, padding);
+  // PyTorch's rule: output_padding must be smaller than the stride (or the dilation).
+  check_arg(output_padding[0] >= 0 && output_padding[1] >= 0 && output_padding[0] < stride[0] &&
+                output_padding[1] < stride[1],
+            "conv_transpose2d", "output_padding must be >= 0 and smaller than the stride");
+  kernels::ConvTranspose2dShape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.H = x.size(2);
+  s.W = x.size(3);
+  s.K = weight.size(1);
+  s.R = weight.size(2);
+  s.S = weight.size(3);
+  s.stride_h = stride[0];
+  s.stride_w = stride[1];
+  s.pad_h = padding[0];
+  s.pad_w = padding[1];
+  s.output_padding_h = output_padding[0];
+  s.output_padding_w = output_padding[1];
+  check_arg(s.P() > 0 && s.Q() > 0, "conv_transpose2d", "output would be empty for input " + x.str());
+  Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
+  k::conv_transpose2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+
+  const bool has_bias = bias.defined();
+  const bool need_x = x.requires_grad();
+  return record(y, "conv_transpose2d", {x, weight, bias},
+                [x = x.detach(), w = weight.detach(), s, has_bias, need_x](const Tensor& g) {
+                  Tensor gx;
+                  if (need_x) {
+                    gx = Tensor::empty(x.shape(), g.device());
+                    k::conv_transpose2d_backward_data(s, g.data(), w.data(), gx.data());
+                  }
+                  Tensor gw = Tensor::empty(w.shape(), g.device());
+                  k::conv_transpose2d_backward_weight(s, x.data(), g.data(), gw.data());
+                  Tensor gb;
+                  if (has_bias) {
+                    gb = Tensor::empty({s.K}, g.device());
+                    k::bias_backward(g.data(), gb.data(), s.N, s.K, s.P() * s.Q());
+                  }
+                  return std::vector<Tensor>{gx, gw, gb};
+                });
+}
+
+}  // namespace ll

@@ -1,0 +1,52 @@
+#include "engine/ops/random.h"
+
+#include "engine/autograd.h"
+#include "kernels/dropout.h"
+#include "kernels/random.h"
+#include "kernels/vae.h"
+
+namespace ll {
+
+namespace k = kernels::cpu;
+
+Tensor randn(const Shape& shape, Generator& gen, Device device) {
+  Tensor t = Tensor::empty(shape, Device::CPU);
+  k::fill_normal(t.data(), t.numel(), 0.0f, 1.0f, gen.next(t.numel()));
+  return t.to(device);
+}
+
+Tensor rand(const Shape& shape, Generator& gen, Device device) {
+  Tensor t = Tensor::empty(shape, Device::CPU);
+  k::fill_uniform(t.data(), t.numel(), 0.0f, 1.0f, gen.next(t.numel()));
+  return t.to(device);
+}
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
+  check_arg(p >= 0.0f && p <= 1.0f, "dropout", "probability " + std::to_string(p) + " is not in [0, 1]");
+  if (!training || p == 0.0f) return x;
+  check_same_device("dropout", {&x});
+  const PhiloxStream stream = gen.next(x.numel());
+  Tensor y = Tensor::empty_like(x);
+  k::dropout_forward(x.data(), y.data(), x.numel(), p, stream);
+  return record(y, "dropout", {x}, [p, stream](const Tensor& g) {
+    Tensor gx = Tensor::empty_like(g);
+    k::dropout_backward(g.data(), gx.data(), g.numel(), p, stream);
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor reparameterize(const Tensor& mu, const Tensor& logvar, Generator& gen) {
+  check_arg(mu.shape() == logvar.shape(), "reparameterize",
+            "mu " + mu.str() + " and logvar " + logvar.str() + " differ in shape");
+  check_same_device("reparameterize", {&mu, &logvar});
+  const PhiloxStream stream = gen.next(mu.numel());
+  Tensor z = Tensor::empty_like(mu);
+  k::reparam_forward(mu.data(), logvar.data(), z.data(), mu.numel(), stream);
+  return record(z, "reparameterize", {mu, logvar}, [lv = logvar.detach(), stream](const Tensor& g) {
+    Tensor gmu = Tensor::empty_like(g), glv = Tensor::empty_like(g);
+    k::reparam_backward(lv.data(), g.data(), gmu.data(), glv.data(), g.numel(), stream);
+    return std::vector<Tensor>{gmu, glv};
+  });
+}
+
+}  // namespace ll

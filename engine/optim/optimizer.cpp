@@ -1,0 +1,130 @@
+#include "engine/optim/optimizer.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "kernels/optim.h"
+
+namespace ll::optim {
+
+namespace k = kernels::cpu;
+
+Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
+  for (const Tensor& p : params_) {
+    check_arg(p.defined() && p.is_leaf() && p.requires_grad(), "Optimizer",
+              "every parameter must be a leaf tensor with requires_grad, got " + p.str());
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Tensor& p : params_) p.zero_grad();
+}
+
+namespace {
+// Fetches state[name] and checks its shape: a checkpoint of another model fails here, by name.
+Tensor state_entry(const std::map<std::string, Tensor>& state, const std::string& name, const Shape& shape) {
+  auto it = state.find(name);
+  if (it == state.end()) throw std::invalid_argument("optimizer state: missing entry '" + name + "'");
+  if (it->second.shape() != shape) {
+    throw std::invalid_argument("optimizer state: '" + name + "' has shape " + shape_str(it->second.shape()) +
+                                ", expected " + shape_str(shape));
+  }
+  return it->second;
+}
+}  // namespace
+
+// ---- Adam ---------------------------------------------------------------------------------------
+
+Adam::Adam(std::vector<Tensor> params, AdamOptions opts) : Optimizer(std::move(params)), options(opts) {
+  check_arg(opts.lr >= 0.0f && opts.eps >= 0.0f && opts.beta1 >= 0.0f && opts.beta1 < 1.0f && opts.beta2 >= 0.0f &&
+                opts.beta2 < 1.0f && opts.weight_decay >= 0.0f,
+            "Adam", "needs lr >= 0, eps >= 0, betas in [0, 1), weight_decay >= 0");
+  lr = opts.lr;
+  for (const Tensor& p : params_) {
+    m_.push_back(Tensor::zeros(p.shape(), p.device()));
+    v_.push_back(Tensor::zeros(p.shape(), p.device()));
+  }
+}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  ++step_;
+  f::AdamCoeffs c{};
+  c.lr = lr;
+  c.beta1 = options.beta1;
+  c.beta2 = options.beta2;
+  c.eps = options.eps;
+  c.weight_decay = options.weight_decay;
+  c.decoupled = options.decoupled_weight_decay;
+  // Bias corrections in double, then rounded once (PyTorch computes them as Python floats).
+  c.bias_correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(options.beta1), static_cast<double>(step_)));
+  c.bias_correction2_sqrt =
+      static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(options.beta2), static_cast<double>(step_))));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    check_same_device("Adam.step", {&params_[i], &g});
+    k::adam_step(c, params_[i].data(), g.data(), m_[i].data(), v_[i].data(), params_[i].numel());
+  }
+}
+
+std::map<std::string, Tensor> Adam::state_dict() const {
+  std::map<std::string, Tensor> s;
+  s["step"] = Tensor::scalar(static_cast<float>(step_));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    s[std::to_string(i) + ".exp_avg"] = m_[i];
+    s[std::to_string(i) + ".exp_avg_sq"] = v_[i];
+  }
+  return s;
+}
+
+void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
+  step_ = static_cast<int64_t>(std::llround(state_entry(state, "step", {}).item()));
+  for (size_t i = 0; i < params_.size(); ++i) {
+    m_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg", params_[i].shape()));
+    v_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i].shape()));
+  }
+}
+
+// ---- SGD ----------------------------------------------------------------------------------------
+
+SGD::SGD(std::vector<Tensor> params, SgdOptions opts) : Optimizer(std::move(params)), options(opts) {
+  check_arg(opts.lr >= 0.0f && opts.momentum >= 0.0f && opts.weight_decay >= 0.0f, "SGD",
+            "needs lr, momentum and weight_decay >= 0");
+  check_arg(!opts.nesterov || (opts.momentum > 0.0f && opts.dampening == 0.0f), "SGD",
+            "Nesterov momentum requires a momentum and zero dampening");
+  lr = opts.lr;
+  for (const Tensor& p : params_) buf_.push_back(Tensor::zeros(p.shape(), p.device()));
+  started_.assign(params_.size(), false);
+}
+
+void SGD::step() {
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].grad();
+    if (!g.defined()) continue;
+    check_same_device("SGD.step", {&params_[i], &g});
+    f::SgdCoeffs c{lr, options.momentum, options.dampening, options.weight_decay, options.nesterov, !started_[i]};
+    k::sgd_step(c, params_[i].data(), g.data(), buf_[i].data(), params_[i].numel());
+    started_[i] = true;
+  }
+}
+
+std::map<std::string, Tensor> SGD::state_dict() const {
+  std::map<std::string, Tensor> s;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (started_[i]) s[std::to_string(i) + ".momentum_buffer"] = buf_[i];
+  }
+  return s;
+}
+
+void SGD::load_state_dict(const std::map<std::string, Tensor>& state) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const std::string name = std::to_string(i) + ".momentum_buffer";
+    started_[i] = state.count(name) > 0;
+    if (started_[i]) buf_[i].copy_(state_entry(state, name, params_[i].shape()));
+  }
+}
+
+}  // namespace ll::optim

@@ -1,0 +1,18 @@
+// activation.h: pointwise activations. Formulas in kernels/common/formulas.h.
+#pragma once
+#include <cstdint>
+
+namespace ll::kernels {
+
+enum class Activation { ReLU, LeakyReLU, Tanh, Sigmoid };
+
+namespace cpu {
+// y = act(x). `slope` is used by LeakyReLU only.
+void activation_forward(Activation a, float slope, const float* x, float* y, int64_t n);
+// gx = act'(x) * gy. ReLU/LeakyReLU read x, Tanh/Sigmoid read y (the forward output); the other
+// pointer may be nullptr.
+void activation_backward(Activation a, float slope, const float* x, const float* y, const float* gy,
+                         float* gx, int64_t n);
+}  // namespace cpu
+
+}  // namespace ll::kernels

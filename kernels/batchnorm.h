@@ -1,0 +1,42 @@
+// batchnorm.h: batch normalization (Ioffe & Szegedy 2015) over a tensor viewed as (N, C, inner):
+// BatchNorm1d on (N, C) has inner = 1 (or L for (N, C, L)), BatchNorm2d on (N, C, H, W) inner = H*W.
+// Statistics are per channel c over the N * inner values.
+//
+// Training:  mean_c, var_c = biased variance of the batch; y = (x - mean) * invstd * gamma + beta,
+//            invstd = 1 / sqrt(var + eps). With running buffers given:
+//            running_mean = (1 - momentum) running_mean + momentum * mean
+//            running_var  = (1 - momentum) running_var  + momentum * var * M / (M - 1), M = N * inner
+//            (PyTorch: the running variance is unbiased, the normalization uses the biased one).
+// Eval:      y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
+// gamma / beta may be nullptr (affine = false: 1 and 0).
+#pragma once
+#include <cstdint>
+
+namespace ll::kernels {
+
+struct BatchNormShape {
+  int64_t N = 1, C = 1, inner = 1;
+};
+
+namespace cpu {
+void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma,
+                             const float* beta, float eps, float momentum, float* running_mean,
+                             float* running_var, float* y, float* save_mean, float* save_invstd);
+void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma,
+                            const float* beta, const float* running_mean, const float* running_var,
+                            float eps, float* y);
+// Gradients through the batch statistics:
+//   xhat = (x - mean) invstd,  ggamma_c = sum gy xhat,  gbeta_c = sum gy,
+//   gx = gamma invstd / M * (M gy - gbeta_c - xhat ggamma_c)
+// ggamma / gbeta may be nullptr; they are overwritten, not accumulated.
+void batchnorm_backward_train(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* save_mean, const float* save_invstd,
+                              float* gx, float* ggamma, float* gbeta);
+// Eval mode is an affine map: gx = gy * gamma / sqrt(running_var + eps); ggamma = sum gy * xhat.
+void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const float* gy,
+                             const float* gamma, const float* running_mean,
+                             const float* running_var, float eps, float* gx, float* ggamma,
+                             float* gbeta);
+}  // namespace cpu
+
+}  // namespace ll::kernels

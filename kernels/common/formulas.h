@@ -1,0 +1,111 @@
+// formulas.h: every per-element formula of latentlab, written once for both backends.
+//
+// Forward and backward of each activation, loss, the reparameterization, the KL term and the
+// optimizer updates. kernels/cpu/*.cpp loop over these; kernels/cuda/*.cu launch over them.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "kernels/common/hd.h"
+
+namespace ll::f {
+
+// ---- activations --------------------------------------------------------------------------
+// The derivative at the kink is taken from the right-hand side for x > 0 only, as PyTorch does:
+// relu'(0) = 0, leaky_relu'(0) = slope.
+LL_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
+LL_HD float relu_grad(float x, float gy) { return x > 0.0f ? gy : 0.0f; }
+
+LL_HD float leaky_relu(float x, float slope) { return x > 0.0f ? x : x * slope; }
+LL_HD float leaky_relu_grad(float x, float gy, float slope) { return x > 0.0f ? gy : gy * slope; }
+
+// tanh and sigmoid differentiate through their output y.
+LL_HD float tanh_(float x) { return tanhf(x); }
+LL_HD float tanh_grad_from_y(float y, float gy) { return gy * (1.0f - y * y); }
+
+// Numerically stable for large |x|: never evaluates exp of a large positive number.
+LL_HD float sigmoid(float x) {
+  if (x >= 0.0f) {
+    return 1.0f / (1.0f + expf(-x));
+  }
+  const float e = expf(x);
+  return e / (1.0f + e);
+}
+LL_HD float sigmoid_grad_from_y(float y, float gy) { return gy * y * (1.0f - y); }
+
+// ---- losses (per element; the reduction scale is applied by the caller) --------------------
+// Binary cross-entropy on logits x with target t in [0, 1]:
+//   l = -[t log s(x) + (1-t) log(1 - s(x))] = max(x, 0) - x t + log(1 + exp(-|x|))
+// (the log-sum-exp form, stable for any x); dl/dx = s(x) - t.
+LL_HD float bce_with_logits(float x, float t) {
+  return fmaxf(x, 0.0f) - x * t + log1pf(expf(-fabsf(x)));
+}
+LL_HD float bce_with_logits_grad(float x, float t) { return sigmoid(x) - t; }
+
+// Squared error l = (x - t)^2, dl/dx = 2 (x - t).
+LL_HD float squared_error(float x, float t) {
+  const float d = x - t;
+  return d * d;
+}
+LL_HD float squared_error_grad(float x, float t) { return 2.0f * (x - t); }
+
+// ---- VAE ------------------------------------------------------------------------------------
+// Reparameterization (Kingma & Welling 2014, sec. 2.4): z = mu + sigma * eps, sigma = exp(logvar/2).
+LL_HD float reparam(float mu, float logvar, float eps) { return mu + expf(0.5f * logvar) * eps; }
+// dz/dlogvar = 0.5 * exp(logvar/2) * eps; dz/dmu = 1.
+LL_HD float reparam_grad_logvar(float logvar, float eps, float gz) {
+  return gz * 0.5f * expf(0.5f * logvar) * eps;
+}
+
+// KL(N(mu, exp(logvar)) || N(0, 1)) for one latent dimension (Kingma & Welling 2014, appendix B):
+//   kl = -1/2 (1 + logvar - mu^2 - exp(logvar))
+//   dkl/dmu = mu,  dkl/dlogvar = 1/2 (exp(logvar) - 1)
+LL_HD float kl_normal(float mu, float logvar) {
+  return -0.5f * (1.0f + logvar - mu * mu - expf(logvar));
+}
+LL_HD float kl_normal_grad_mu(float mu) { return mu; }
+LL_HD float kl_normal_grad_logvar(float logvar) { return 0.5f * (expf(logvar) - 1.0f); }
+
+// ---- optimizers (PyTorch semantics: torch/optim/adam.py, adamw.py, sgd.py) -------------------
+struct AdamCoeffs {
+  float lr;
+  float beta1, beta2;
+  float eps;
+  float weight_decay;
+  bool decoupled;             // AdamW: p -= lr * wd * p before the Adam step
+  float bias_correction1;     // 1 - beta1^t
+  float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
+};
+
+// One Adam(W) update of a single parameter element; m and v are the moment buffers.
+LL_HD void adam_update(const AdamCoeffs& c, float& p, float g, float& m, float& v) {
+  if (c.decoupled) {
+    p *= 1.0f - c.lr * c.weight_decay;
+  } else if (c.weight_decay != 0.0f) {
+    g += c.weight_decay * p;
+  }
+  m = c.beta1 * m + (1.0f - c.beta1) * g;
+  v = c.beta2 * v + (1.0f - c.beta2) * g * g;
+  const float denom = sqrtf(v) / c.bias_correction2_sqrt + c.eps;
+  p -= (c.lr / c.bias_correction1) * (m / denom);
+}
+
+struct SgdCoeffs {
+  float lr;
+  float momentum;
+  float dampening;
+  float weight_decay;
+  bool nesterov;
+  bool first_step;  // the momentum buffer starts as the first gradient (PyTorch)
+};
+
+LL_HD void sgd_update(const SgdCoeffs& c, float& p, float g, float& buf) {
+  if (c.weight_decay != 0.0f) g += c.weight_decay * p;
+  if (c.momentum != 0.0f) {
+    buf = c.first_step ? g : c.momentum * buf + (1.0f - c.dampening) * g;
+    g = c.nesterov ? g + c.momentum * buf : buf;
+  }
+  p -= c.lr * g;
+}
+
+}  // namespace ll::f

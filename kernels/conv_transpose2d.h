@@ -1,0 +1,31 @@
+// conv_transpose2d.h: transposed 2-D convolution (PyTorch's ConvTranspose2d), NCHW.
+// It is the adjoint of conv2d with the same kernel: its forward is conv2d's data gradient.
+//   x (N, C, H, W), w (C, K, R, S)  [PyTorch's layout: in_channels first], bias (K) or nullptr
+//   -> y (N, K, P, Q), P = (H - 1) stride_h - 2 pad_h + R + output_padding_h (same for Q)
+//   y[n, k, h*stride_h - pad_h + r, w*stride_w - pad_w + s] += x[n, c, h, w] * w[c, k, r, s]
+#pragma once
+#include <cstdint>
+
+namespace ll::kernels {
+
+struct ConvTranspose2dShape {
+  int64_t N = 1, C = 1, H = 1, W = 1;  // input
+  int64_t K = 1;                       // output channels
+  int64_t R = 1, S = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t output_padding_h = 0, output_padding_w = 0;
+  int64_t P() const { return (H - 1) * stride_h - 2 * pad_h + R + output_padding_h; }
+  int64_t Q() const { return (W - 1) * stride_w - 2 * pad_w + S + output_padding_w; }
+};
+
+namespace cpu {
+void conv_transpose2d_forward(const ConvTranspose2dShape& s, const float* x, const float* w,
+                              const float* bias, float* y);
+void conv_transpose2d_backward_data(const ConvTranspose2dShape& s, const float* gy, const float* w,
+                                    float* gx);
+void conv_transpose2d_backward_weight(const ConvTranspose2dShape& s, const float* x, const float* gy,
+                                      float* gw);
+}  // namespace cpu
+
+}  // namespace ll::kernels

@@ -1,0 +1,27 @@
+// loss.h: losses reduced to one number. Formulas in kernels/common/formulas.h.
+// Reduction::Sum adds the per-element losses; Reduction::Mean divides by the element count
+// (by N, the number of rows, for softmax cross-entropy), as PyTorch's reduction='sum'/'mean'.
+// Forward sums are deterministic (float64 chunks in index order). Backward: gx = gout * dl/dx
+// (with the 1/n for Mean), overwriting gx.
+#pragma once
+#include <cstdint>
+
+namespace ll::kernels {
+
+enum class Reduction { Sum, Mean };
+
+namespace cpu {
+void bce_with_logits_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss);
+void bce_with_logits_backward(const float* x, const float* target, int64_t n, Reduction r, float gout,
+                              float* gx);
+void mse_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss);
+void mse_backward(const float* x, const float* target, int64_t n, Reduction r, float gout, float* gx);
+// logits (N, C), labels (N) in [0, C): l_n = logsumexp(logits_n) - logits_n[label_n];
+// dl/dlogits = softmax(logits_n) - onehot(label_n).
+void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
+                                   Reduction r, float* loss);
+void softmax_cross_entropy_backward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
+                                    Reduction r, float gout, float* gx);
+}  // namespace cpu
+
+}  // namespace ll::kernels

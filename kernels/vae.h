@@ -1,0 +1,24 @@
+// vae.h: the two VAE-specific kernels.
+//
+// Reparameterized sampling z = mu + exp(logvar / 2) * eps, eps_i = philox_normal(stream, offset + i);
+// the backward regenerates eps from the same stream.
+//
+// Fused KL: one pass over (mu, logvar) computes
+//   loss = weight * sum_i kl_normal(mu_i, logvar_i)
+// and, when gmu / glogvar are given, the gradients weight * dkl/dmu, weight * dkl/dlogvar, which
+// the autograd op later scales by the upstream gradient. `weight` carries beta and any 1/N.
+#pragma once
+#include <cstdint>
+
+#include "kernels/common/philox.h"
+
+namespace ll::kernels::cpu {
+void reparam_forward(const float* mu, const float* logvar, float* z, int64_t n,
+                     const PhiloxStream& stream);
+// gmu = gz; glogvar = gz * 0.5 * exp(logvar / 2) * eps
+void reparam_backward(const float* logvar, const float* gz, float* gmu, float* glogvar, int64_t n,
+                      const PhiloxStream& stream);
+// Deterministic sum (float64 chunks in index order). gmu, glogvar may be nullptr.
+void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
+                     float* gmu, float* glogvar);
+}  // namespace ll::kernels::cpu
