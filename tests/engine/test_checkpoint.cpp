@@ -1,0 +1,100 @@
+// test_checkpoint.cpp: modules and optimizer state through safetensors files.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+
+#include "engine/checkpoint.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/layers.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
+
+namespace ll {
+namespace {
+
+using namespace nn;
+namespace fs = std::filesystem;
+
+std::string temp_path(const std::string& name) {
+  return (fs::temp_directory_path() / ("latentlab_test_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::shared_ptr<Sequential> make_net(uint64_t seed) {
+  Generator g(seed);
+  return std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+      std::make_shared<Conv2d>(1, 3, Pair{3, 3}, g), BatchNorm2d(3), std::make_shared<ReLU>(), std::make_shared<Flatten>(),
+      std::make_shared<Linear>(3 * 4 * 4, 2, g)});
+}
+
+TEST(Checkpoint, ModuleRoundTripWithMetadata) {
+  auto a = make_net(1);
+  a->forward(Tensor::ones({2, 1, 6, 6}));  // moves the BatchNorm running statistics
+  const std::string path = temp_path("module.safetensors");
+  save_module(path, *a, {{"model", "test-net"}, {"latent_dim", "2"}});
+  auto b = make_net(2);
+  const Metadata meta = load_module(path, *b);
+  EXPECT_EQ(meta.at("model"), "test-net");
+  EXPECT_EQ(meta.at("latent_dim"), "2");
+  for (auto& [name, t] : a->state_dict()) {
+    EXPECT_EQ(t.to_vector(), b->state_dict().at(name).to_vector()) << name;
+  }
+  // The counter is stored as int64, as PyTorch keeps it.
+  const io::Checkpoint raw = io::load_safetensors(path);
+  EXPECT_EQ(raw.tensors.at("1.num_batches_tracked").dtype, io::DType::I64);
+  EXPECT_EQ(raw.tensors.at("0.weight").dtype, io::DType::F32);
+  EXPECT_EQ(raw.tensors.at("4.weight").shape, (std::vector<int64_t>{2, 48}));
+  fs::remove(path);
+}
+
+TEST(Checkpoint, WrongModelIsRefusedByName) {
+  const std::string path = temp_path("wrong.safetensors");
+  Generator g(0);
+  Sequential small{std::make_shared<Linear>(3, 2, g)};
+  save_module(path, small);
+  auto net = make_net(1);
+  try {
+    load_module(path, *net);
+    FAIL();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  fs::remove(path);
+}
+
+TEST(Checkpoint, OptimizerStateRoundTrip) {
+  auto net = make_net(3);
+  optim::Adam adam(net->parameters(), {.lr = 0.01f});
+  for (int i = 0; i < 2; ++i) {
+    adam.zero_grad();
+    sum(net->forward(Tensor::ones({2, 1, 6, 6}))).backward();
+    adam.step();
+  }
+  const std::string path = temp_path("optim.safetensors");
+  save_tensors(path, adam.state_dict());
+  optim::Adam fresh(net->parameters(), {.lr = 0.01f});
+  fresh.load_state_dict(load_tensors(path));
+  EXPECT_EQ(fresh.steps(), 2);
+  for (auto& [k, v] : adam.state_dict()) EXPECT_EQ(v.to_vector(), fresh.state_dict().at(k).to_vector()) << k;
+  fs::remove(path);
+}
+
+TEST(Checkpoint, CorruptFileIsAClearError) {
+  const std::string path = temp_path("corrupt.safetensors");
+  {
+    std::ofstream f(path, std::ios::binary);
+    f << "not a checkpoint";
+  }
+  auto net = make_net(1);
+  EXPECT_THROW(load_module(path, *net), io::FormatError);
+  EXPECT_THROW(load_module(temp_path("does_not_exist.safetensors"), *net), std::runtime_error);
+  fs::remove(path);
+}
+
+}  // namespace
+}  // namespace ll
