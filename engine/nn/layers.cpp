@@ -8,16 +8,25 @@
 
 namespace ll::nn {
 
+namespace {
+// Linear, Conv2d and ConvTranspose2d: a weight of `shape` and an optional bias of `bias_size`, with
+// PyTorch's default initialization (init.h), registered as "weight" and "bias".
+void add_weight_and_bias(Module& m, Tensor& weight, Tensor& bias, const Shape& shape, int64_t bias_size,
+                         bool has_bias, Generator& gen) {
+  weight = Tensor::empty(shape);
+  init::default_weight_(weight, gen);
+  m.register_parameter("weight", &weight);
+  if (has_bias) {
+    bias = Tensor::empty({bias_size});
+    init::default_bias_(bias, init::fan_in(weight), gen);
+    m.register_parameter("bias", &bias);
+  }
+}
+}  // namespace
+
 Linear::Linear(int64_t in_features, int64_t out_features, Generator& gen, bool has_bias) {
   check_arg(in_features > 0 && out_features > 0, "Linear", "feature counts must be positive");
-  weight = Tensor::empty({out_features, in_features});
-  init::default_weight_(weight, gen);
-  register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out_features});
-    init::default_bias_(bias, in_features, gen);
-    register_parameter("bias", &bias);
-  }
+  add_weight_and_bias(*this, weight, bias, {out_features, in_features}, out_features, has_bias, gen);
 }
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
@@ -27,14 +36,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel, Generator
     : stride(stride_), padding(padding_) {
   check_arg(in_channels > 0 && out_channels > 0 && kernel[0] > 0 && kernel[1] > 0, "Conv2d",
             "channel counts and kernel size must be positive");
-  weight = Tensor::empty({out_channels, in_channels, kernel[0], kernel[1]});
-  init::default_weight_(weight, gen);
-  register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out_channels});
-    init::default_bias_(bias, init::fan_in(weight), gen);
-    register_parameter("bias", &bias);
-  }
+  add_weight_and_bias(*this, weight, bias, {out_channels, in_channels, kernel[0], kernel[1]}, out_channels, has_bias,
+                      gen);
 }
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, stride, padding); }
@@ -44,14 +47,9 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair
     : stride(stride_), padding(padding_), output_padding(output_padding_) {
   check_arg(in_channels > 0 && out_channels > 0 && kernel[0] > 0 && kernel[1] > 0, "ConvTranspose2d",
             "channel counts and kernel size must be positive");
-  weight = Tensor::empty({in_channels, out_channels, kernel[0], kernel[1]});
-  init::default_weight_(weight, gen);
-  register_parameter("weight", &weight);
-  if (has_bias) {
-    bias = Tensor::empty({out_channels});
-    init::default_bias_(bias, init::fan_in(weight), gen);
-    register_parameter("bias", &bias);
-  }
+  // PyTorch's layout (in, out, kh, kw).
+  add_weight_and_bias(*this, weight, bias, {in_channels, out_channels, kernel[0], kernel[1]}, out_channels, has_bias,
+                      gen);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {

@@ -48,8 +48,8 @@ class Module {
 
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
- protected:
-  // `t` must be a member of the derived class (it is referred to by pointer).
+  // Registration (public, as in PyTorch). `t` must be a member of the module: it is referred to by
+  // pointer.
   void register_parameter(const std::string& name, Tensor* t);
   void register_buffer(const std::string& name, Tensor* t);
   template <typename M>

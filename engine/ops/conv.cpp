@@ -25,6 +25,14 @@ void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Ten
   }
   check_same_device(op, {&x, &w, &b});
 }
+// dL/dbias of a convolution: the output gradient summed over batch and positions, or undefined.
+Tensor bias_grad(const Tensor& g, bool has_bias) {
+  if (!has_bias) return Tensor();
+  const int64_t N = g.size(0), K = g.size(1);
+  Tensor gb = Tensor::empty({K}, g.device());
+  k::bias_backward(g.data(), gb.data(), N, K, g.numel() / (N * K > 0 ? N * K : 1));
+  return gb;
+}
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair stride, Pair padding) {
@@ -57,12 +65,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
     }
     Tensor gw = Tensor::empty(w.shape(), g.device());
     k::conv2d_backward_weight(s, x.data(), g.data(), gw.data());
-    Tensor gb;
-    if (has_bias) {
-      gb = Tensor::empty({s.K}, g.device());
-      k::bias_backward(g.data(), gb.data(), s.N, s.K, s.P() * s.Q());
-    }
-    return std::vector<Tensor>{gx, gw, gb};
+    return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
   });
 }
 
@@ -102,12 +105,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                   }
                   Tensor gw = Tensor::empty(w.shape(), g.device());
                   k::conv_transpose2d_backward_weight(s, x.data(), g.data(), gw.data());
-                  Tensor gb;
-                  if (has_bias) {
-                    gb = Tensor::empty({s.K}, g.device());
-                    k::bias_backward(g.data(), gb.data(), s.N, s.K, s.P() * s.Q());
-                  }
-                  return std::vector<Tensor>{gx, gw, gb};
+                  return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
                 });
 }
 
