@@ -8,7 +8,10 @@
 //            running_var  = (1 - momentum) running_var  + momentum * var * M / (M - 1), M = N * inner
 //            (PyTorch: the running variance is unbiased, the normalization uses the biased one).
 // Eval:      y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta.
-// gamma / beta may be nullptr (affine = false: 1 and 0).
+// gamma / beta may be nullptr (affine = false: 1 and 0). In training, running_mean / running_var
+// may be nullptr (track_running_stats = False) and so may save_mean / save_invstd (no backward
+// will follow). M = 1 has no unbiased variance: PyTorch's modules reject such a batch in training,
+// and the engine must; the kernel then updates running_var with the biased value (0), not NaN.
 #pragma once
 #include <cstdint>
 
@@ -28,7 +31,8 @@ void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float
 // Gradients through the batch statistics:
 //   xhat = (x - mean) invstd,  ggamma_c = sum gy xhat,  gbeta_c = sum gy,
 //   gx = gamma invstd / M * (M gy - gbeta_c - xhat ggamma_c)
-// ggamma / gbeta may be nullptr; they are overwritten, not accumulated.
+// ggamma / gbeta may be nullptr; they are overwritten, not accumulated. gx may be nullptr too
+// (only the affine parameters need gradients). All channel sums are deterministic (float64).
 void batchnorm_backward_train(const BatchNormShape& s, const float* x, const float* gy,
                               const float* gamma, const float* save_mean, const float* save_invstd,
                               float* gx, float* ggamma, float* gbeta);

@@ -2,8 +2,11 @@
 //   x (N, C, H, W), w (K, C, R, S), bias (K) or nullptr -> y (N, K, P, Q)
 //   y[n,k,p,q] = bias[k] + sum_{c,r,s} x[n, c, p*stride_h - pad_h + r, q*stride_w - pad_w + s] * w[k,c,r,s]
 //   (x is zero outside the image)
-//   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1
-// CPU: im2col + GEMM per image. CUDA: implicit GEMM, cuDNN as the baseline (CUDA backend issue).
+//   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1  (floor division)
+// Requires H + 2 pad_h >= R and W + 2 pad_w >= S (P() alone cannot tell: C++ rounds -1 / 2 to 0);
+// the CPU kernels throw std::invalid_argument otherwise.
+// CPU: im2col + one GEMM per group of images. CUDA: implicit GEMM, cuDNN as the baseline (CUDA
+// backend issue).
 #pragma once
 #include <cstdint>
 

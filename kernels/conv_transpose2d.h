@@ -2,7 +2,11 @@
 // It is the adjoint of conv2d with the same kernel: its forward is conv2d's data gradient.
 //   x (N, C, H, W), w (C, K, R, S)  [PyTorch's layout: in_channels first], bias (K) or nullptr
 //   -> y (N, K, P, Q), P = (H - 1) stride_h - 2 pad_h + R + output_padding_h (same for Q)
-//   y[n, k, h*stride_h - pad_h + r, w*stride_w - pad_w + s] += x[n, c, h, w] * w[c, k, r, s]
+//   y[n, k, i*stride_h - pad_h + r, j*stride_w - pad_w + s] += x[n, c, i, j] * w[c, k, r, s]
+//   (terms landing outside P x Q are dropped), then + bias[k]
+// Requires 0 <= output_padding < stride, as PyTorch does (the CPU kernels throw
+// std::invalid_argument otherwise); output_padding only adds rows at the bottom / columns at the
+// right, which receive the terms that reach them (else only the bias).
 #pragma once
 #include <cstdint>
 

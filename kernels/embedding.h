@@ -7,6 +7,7 @@ namespace ll::kernels::cpu {
 void embedding_forward(const float* table, const int32_t* idx, float* y, int64_t N, int64_t num,
                        int64_t dim);
 // gtable = 0; gtable[idx[n], :] += gy[n, :] for n in order (deterministic).
+// Both check idx first and throw std::out_of_range naming the position of a bad index.
 void embedding_backward(const float* gy, const int32_t* idx, float* gtable, int64_t N, int64_t num,
                         int64_t dim);
 }  // namespace ll::kernels::cpu

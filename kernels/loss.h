@@ -17,7 +17,8 @@ void bce_with_logits_backward(const float* x, const float* target, int64_t n, Re
 void mse_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss);
 void mse_backward(const float* x, const float* target, int64_t n, Reduction r, float gout, float* gx);
 // logits (N, C), labels (N) in [0, C): l_n = logsumexp(logits_n) - logits_n[label_n];
-// dl/dlogits = softmax(logits_n) - onehot(label_n).
+// dl/dlogits = softmax(logits_n) - onehot(label_n). C >= 1. The CPU versions check the labels first
+// and throw std::out_of_range naming the row (PyTorch raises on such a target too).
 void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
                                    Reduction r, float* loss);
 void softmax_cross_entropy_backward(const float* logits, const int32_t* labels, int64_t N, int64_t C,

@@ -3,9 +3,9 @@
 // backends. The channel statistics themselves are reductions and live in the backend loops
 // (kernels/cpu/batchnorm.cpp sums in float64); everything computed from them is here.
 //
-// Semantics follow PyTorch (torch.nn.BatchNorm1d/2d docs and aten/src/ATen/native/Normalization.cpp):
-// the batch is normalized with the biased variance, the running variance is updated with the
-// unbiased one, and invstd = 1 / sqrt(var + eps).
+// Semantics follow PyTorch (torch.nn.BatchNorm1d/2d docs and
+// aten/src/ATen/native/Normalization.cpp): the batch is normalized with the biased variance, the
+// running variance is updated with the unbiased one, and invstd = 1 / sqrt(var + eps).
 #pragma once
 #include <cmath>
 #include <cstdint>

@@ -13,11 +13,19 @@ namespace ll::f {
 // ---- activations --------------------------------------------------------------------------
 // The derivative at the kink is taken from the right-hand side for x > 0 only, as PyTorch does:
 // relu'(0) = 0, leaky_relu'(0) = slope.
-LL_HD float relu(float x) { return x > 0.0f ? x : 0.0f; }
-LL_HD float relu_grad(float x, float gy) { return x > 0.0f ? gy : 0.0f; }
+// NaN propagates as in PyTorch (x <= 0 is false for NaN). The products of the leaky form are taken
+// unconditionally: a conditional multiply keeps compilers from vectorizing the loop.
+LL_HD float relu(float x) { return x <= 0.0f ? 0.0f : x; }
+LL_HD float relu_grad(float x, float gy) { return x <= 0.0f ? 0.0f : gy; }
 
-LL_HD float leaky_relu(float x, float slope) { return x > 0.0f ? x : x * slope; }
-LL_HD float leaky_relu_grad(float x, float gy, float slope) { return x > 0.0f ? gy : gy * slope; }
+LL_HD float leaky_relu(float x, float slope) {
+  const float neg = x * slope;
+  return x > 0.0f ? x : neg;
+}
+LL_HD float leaky_relu_grad(float x, float gy, float slope) {
+  const float neg = gy * slope;
+  return x > 0.0f ? gy : neg;
+}
 
 // tanh and sigmoid differentiate through their output y.
 LL_HD float tanh_(float x) { return tanhf(x); }
@@ -67,27 +75,30 @@ LL_HD float kl_normal_grad_mu(float mu) { return mu; }
 LL_HD float kl_normal_grad_logvar(float logvar) { return 0.5f * (expf(logvar) - 1.0f); }
 
 // ---- optimizers (PyTorch semantics: torch/optim/adam.py, adamw.py, sgd.py) -------------------
+// The coefficients are computed once per step, in double from the double hyperparameters, and
+// rounded once (kernels/optim.h: adam_coeffs), as PyTorch's Python floats reach its float kernels.
 struct AdamCoeffs {
-  float lr;
-  float beta1, beta2;
+  float one_minus_beta1;        // 1 - beta1
+  float beta2;
+  float one_minus_beta2;        // 1 - beta2
   float eps;
-  float weight_decay;
-  bool decoupled;             // AdamW: p -= lr * wd * p before the Adam step
-  float bias_correction1;     // 1 - beta1^t
+  float weight_decay;           // Adam's L2 term: g += weight_decay * p (0 for AdamW)
+  float decay;                  // AdamW's decoupled decay: p *= 1 - lr * weight_decay (1 for Adam)
+  float step_size;              // lr / (1 - beta1^t)
   float bias_correction2_sqrt;  // sqrt(1 - beta2^t)
 };
 
-// One Adam(W) update of a single parameter element; m and v are the moment buffers.
+// One Adam(W) update of a single parameter element; m and v are the moment buffers. The order of
+// operations is PyTorch's single-tensor Adam: exp_avg.lerp_(g, 1 - beta1);
+// exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2); denom = sqrt(v) / bc2_sqrt + eps;
+// p.addcdiv_(m, denom, value=-step_size).
 LL_HD void adam_update(const AdamCoeffs& c, float& p, float g, float& m, float& v) {
-  if (c.decoupled) {
-    p *= 1.0f - c.lr * c.weight_decay;
-  } else if (c.weight_decay != 0.0f) {
-    g += c.weight_decay * p;
-  }
-  m = c.beta1 * m + (1.0f - c.beta1) * g;
-  v = c.beta2 * v + (1.0f - c.beta2) * g * g;
+  p *= c.decay;
+  g += c.weight_decay * p;
+  m += c.one_minus_beta1 * (g - m);
+  v = v * c.beta2 + c.one_minus_beta2 * g * g;
   const float denom = sqrtf(v) / c.bias_correction2_sqrt + c.eps;
-  p -= (c.lr / c.bias_correction1) * (m / denom);
+  p += -c.step_size * (m / denom);
 }
 
 struct SgdCoeffs {

@@ -6,8 +6,8 @@
 //   dloss/dl_c = softmax(l)_c - [c == y] = exp((l_c - m) - log s) - [c == y]
 // (PyTorch's nn.CrossEntropyLoss without class weights, ignore_index or label smoothing.)
 // Shifting by the row maximum keeps every exp argument <= 0, so large logits cannot overflow;
-// subtracting m before log s keeps the precision when |m| is large (m + log s would round at m's ulp).
-// The row reductions (max, sum) live in the backend loops.
+// subtracting m before log s keeps the precision when |m| is large (m + log s would round at m's
+// ulp). The row reductions (max, sum) live in the backend loops.
 #pragma once
 #include <cmath>
 
