@@ -37,8 +37,8 @@ Tensor state_entry(const std::map<std::string, Tensor>& state, const std::string
 // ---- Adam ---------------------------------------------------------------------------------------
 
 Adam::Adam(std::vector<Tensor> params, AdamOptions opts) : Optimizer(std::move(params)), options(opts) {
-  check_arg(opts.lr >= 0.0f && opts.eps >= 0.0f && opts.beta1 >= 0.0f && opts.beta1 < 1.0f && opts.beta2 >= 0.0f &&
-                opts.beta2 < 1.0f && opts.weight_decay >= 0.0f,
+  check_arg(opts.lr >= 0.0 && opts.eps >= 0.0 && opts.beta1 >= 0.0 && opts.beta1 < 1.0 && opts.beta2 >= 0.0 &&
+                opts.beta2 < 1.0 && opts.weight_decay >= 0.0,
             "Adam", "needs lr >= 0, eps >= 0, betas in [0, 1), weight_decay >= 0");
   lr = opts.lr;
   for (const Tensor& p : params_) {
@@ -50,17 +50,8 @@ Adam::Adam(std::vector<Tensor> params, AdamOptions opts) : Optimizer(std::move(p
 void Adam::step() {
   NoGradGuard no_grad;
   ++step_;
-  f::AdamCoeffs c{};
-  c.lr = lr;
-  c.beta1 = options.beta1;
-  c.beta2 = options.beta2;
-  c.eps = options.eps;
-  c.weight_decay = options.weight_decay;
-  c.decoupled = options.decoupled_weight_decay;
-  // Bias corrections in double, then rounded once (PyTorch computes them as Python floats).
-  c.bias_correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(options.beta1), static_cast<double>(step_)));
-  c.bias_correction2_sqrt =
-      static_cast<float>(std::sqrt(1.0 - std::pow(static_cast<double>(options.beta2), static_cast<double>(step_))));
+  const f::AdamCoeffs c = kernels::adam_coeffs(lr, options.beta1, options.beta2, options.eps, options.weight_decay,
+                                                options.decoupled_weight_decay, step_);
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
@@ -90,9 +81,9 @@ void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
 // ---- SGD ----------------------------------------------------------------------------------------
 
 SGD::SGD(std::vector<Tensor> params, SgdOptions opts) : Optimizer(std::move(params)), options(opts) {
-  check_arg(opts.lr >= 0.0f && opts.momentum >= 0.0f && opts.weight_decay >= 0.0f, "SGD",
+  check_arg(opts.lr >= 0.0 && opts.momentum >= 0.0 && opts.weight_decay >= 0.0, "SGD",
             "needs lr, momentum and weight_decay >= 0");
-  check_arg(!opts.nesterov || (opts.momentum > 0.0f && opts.dampening == 0.0f), "SGD",
+  check_arg(!opts.nesterov || (opts.momentum > 0.0 && opts.dampening == 0.0), "SGD",
             "Nesterov momentum requires a momentum and zero dampening");
   lr = opts.lr;
   for (const Tensor& p : params_) buf_.push_back(Tensor::zeros(p.shape(), p.device()));
@@ -105,7 +96,9 @@ void SGD::step() {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
     check_same_device("SGD.step", {&params_[i], &g});
-    f::SgdCoeffs c{lr, options.momentum, options.dampening, options.weight_decay, options.nesterov, !started_[i]};
+    const f::SgdCoeffs c{static_cast<float>(lr), static_cast<float>(options.momentum),
+                         static_cast<float>(options.dampening), static_cast<float>(options.weight_decay),
+                         options.nesterov, !started_[i]};
     k::sgd_step(c, params_[i].data(), g.data(), buf_[i].data(), params_[i].numel());
     started_[i] = true;
   }

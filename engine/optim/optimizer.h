@@ -25,17 +25,19 @@ class Optimizer {
   virtual std::map<std::string, Tensor> state_dict() const = 0;
   virtual void load_state_dict(const std::map<std::string, Tensor>& state) = 0;
 
-  float lr = 0.0f;  // may be changed between steps (schedules)
+  double lr = 0.0;  // may be changed between steps (schedules)
 
  protected:
   std::vector<Tensor> params_;
 };
 
+// Hyperparameters are double, as PyTorch's are Python floats: the per-step coefficients are
+// computed in double and rounded once (kernels::adam_coeffs).
 struct AdamOptions {
-  float lr = 1e-3f;
-  float beta1 = 0.9f, beta2 = 0.999f;
-  float eps = 1e-8f;
-  float weight_decay = 0.0f;
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
   bool decoupled_weight_decay = false;  // true: AdamW (Loshchilov & Hutter 2019)
 };
 
@@ -56,10 +58,10 @@ class Adam : public Optimizer {
 };
 
 struct SgdOptions {
-  float lr = 1e-2f;
-  float momentum = 0.0f;
-  float dampening = 0.0f;
-  float weight_decay = 0.0f;
+  double lr = 1e-2;
+  double momentum = 0.0;
+  double dampening = 0.0;
+  double weight_decay = 0.0;
   bool nesterov = false;
 };
 
