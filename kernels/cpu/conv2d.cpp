@@ -1,0 +1,175 @@
+// conv2d.cpp: 2-D convolution on the CPU by im2col + GEMM (see kernels/conv2d.h and the column
+// matrix in kernels/cpu/im2col.h).
+//
+// A group of G images is one GEMM, so that small layers (a 28x28 VAE with 1 input channel) still
+// give BLAS a wide matrix. With col (C*R*S, G*P*Q) the group's column matrix:
+//   forward          out (K, G*P*Q) = w (K, C*R*S) col,         then out -> y (N, K, P, Q) + bias
+//   backward data    col = w^T (C*R*S, K) gy (K, G*P*Q),        then col2im -> gx (N, C, H, W)
+//   backward weight  gw (K, C*R*S) += gy (K, G*P*Q) col^T,      the groups in image order
+// OpenMP splits the memory-bound im2col / col2im / copies by (image, channel) and gemm splits the
+// GEMM by tiles of its output (see gemm.cpp): every output element is written by one thread, and
+// the only reduction (over the batch, in backward weight) happens inside the GEMMs and across
+// groups in a fixed order, so no result depends on the thread count. The group size depends only
+// on the shape.
+#include "kernels/conv2d.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/cpu/im2col.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/gemm.h"
+
+namespace ll::kernels::cpu {
+
+namespace {
+using detail::ConvGeom;
+
+std::string describe(const Conv2dShape& s) {
+  return "x (" + std::to_string(s.N) + ", " + std::to_string(s.C) + ", " + std::to_string(s.H) +
+         ", " + std::to_string(s.W) + "), w (" + std::to_string(s.K) + ", " + std::to_string(s.C) +
+         ", " + std::to_string(s.R) + ", " + std::to_string(s.S) + "), stride (" +
+         std::to_string(s.stride_h) + ", " + std::to_string(s.stride_w) + "), padding (" +
+         std::to_string(s.pad_h) + ", " + std::to_string(s.pad_w) + ")";
+}
+
+void check(const Conv2dShape& s, const char* fn) {
+  const bool ok = s.N >= 0 && s.C >= 0 && s.K >= 0 && s.H >= 1 && s.W >= 1 && s.R >= 1 &&
+                  s.S >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 && s.pad_w >= 0 &&
+                  // not P() >= 1: C++ division truncates toward zero, so (2 - 3) / 2 + 1 is 1
+                  s.H + 2 * s.pad_h >= s.R && s.W + 2 * s.pad_w >= s.S;
+  if (!ok) {
+    throw std::invalid_argument(std::string(fn) + ": invalid shape " + describe(s) +
+                                " (the padded input must be at least as large as the kernel)");
+  }
+}
+
+// col (C*R*S, G*P*Q) <- images [n0, n0 + G) of x (N, C, H, W)
+void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, float* col) {
+  const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
+#pragma omp parallel for collapse(2) schedule(static) if (g.rows() * ld >= kParallelGrain)
+  for (int64_t j = 0; j < G; ++j) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      detail::im2col_channels(g, x + (n0 + j) * image, c, c + 1, col + j * g.pixels(), ld);
+    }
+  }
+}
+
+// gx[n0 + j] (C, H, W) <- col2im of image j's columns of col (C*R*S, G*P*Q)
+void col2im_group(const ConvGeom& g, const float* col, int64_t n0, int64_t G, float* gx) {
+  const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
+#pragma omp parallel for collapse(2) schedule(static) if (g.rows() * ld >= kParallelGrain)
+  for (int64_t j = 0; j < G; ++j) {
+    for (int64_t c = 0; c < g.C; ++c) {
+      detail::col2im_channels(g, col + j * g.pixels(), ld, c, c + 1, gx + (n0 + j) * image);
+    }
+  }
+}
+
+// dst (K, G*PQ) <- images [n0, n0 + G) of src (N, K, PQ): the batch side by side in one matrix
+void gather_group(const float* src, int64_t n0, int64_t G, int64_t K, int64_t PQ, float* dst) {
+#pragma omp parallel for collapse(2) schedule(static) if (G * K * PQ >= kParallelGrain)
+  for (int64_t j = 0; j < G; ++j) {
+    for (int64_t k = 0; k < K; ++k) {
+      const float* s = src + ((n0 + j) * K + k) * PQ;
+      std::copy(s, s + PQ, dst + k * G * PQ + j * PQ);
+    }
+  }
+}
+
+// images [n0, n0 + G) of dst (N, K, PQ) <- src (K, G*PQ) + bias[k] (bias may be nullptr)
+void scatter_group(const float* src, const float* bias, int64_t n0, int64_t G, int64_t K,
+                   int64_t PQ, float* dst) {
+#pragma omp parallel for collapse(2) schedule(static) if (G * K * PQ >= kParallelGrain)
+  for (int64_t j = 0; j < G; ++j) {
+    for (int64_t k = 0; k < K; ++k) {
+      const float* s = src + k * G * PQ + j * PQ;
+      float* d = dst + ((n0 + j) * K + k) * PQ;
+      const float b = bias ? bias[k] : 0.0f;
+      for (int64_t i = 0; i < PQ; ++i) d[i] = s[i] + b;
+    }
+  }
+}
+
+void add_bias_image(float* y, const float* bias, int64_t K, int64_t PQ) {
+#pragma omp parallel for schedule(static) if (K * PQ >= kParallelGrain)
+  for (int64_t k = 0; k < K; ++k) {
+    float* d = y + k * PQ;
+    for (int64_t i = 0; i < PQ; ++i) d[i] += bias[k];
+  }
+}
+}  // namespace
+
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y) {
+  check(s, "conv2d_forward");
+  const ConvGeom g(s);
+  const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
+  if (s.N == 0 || K == 0) return;
+  const int64_t group = detail::images_per_group(s.N, (CRS + K) * PQ);
+  float* ws = detail::workspace(group * (CRS + K) * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
+    const int64_t G = std::min(group, s.N - n0);
+    float* col = ws;  // (C*R*S, G*P*Q)
+    im2col_group(g, x, n0, G, col);
+    if (G == 1) {  // y[n0] (K, P*Q) is the GEMM's result itself
+      float* yn = y + n0 * K * PQ;
+      gemm(false, false, K, PQ, CRS, 1.0f, w, col, 0.0f, yn);
+      if (bias) add_bias_image(yn, bias, K, PQ);
+    } else {
+      float* out = ws + CRS * G * PQ;  // (K, G*P*Q)
+      gemm(false, false, K, G * PQ, CRS, 1.0f, w, col, 0.0f, out);
+      scatter_group(out, bias, n0, G, K, PQ, y);
+    }
+  }
+}
+
+void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
+  check(s, "conv2d_backward_data");
+  const ConvGeom g(s);
+  const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
+  if (s.N == 0 || s.C == 0) return;
+  const int64_t group = detail::images_per_group(s.N, (CRS + K) * PQ);
+  float* ws = detail::workspace(group * (CRS + K) * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
+    const int64_t G = std::min(group, s.N - n0);
+    float* col = ws;                      // (C*R*S, G*P*Q)
+    const float* gyg = gy + n0 * K * PQ;  // gy[n0] (K, P*Q) is the operand itself when G == 1
+    if (G > 1) {
+      float* t = ws + CRS * G * PQ;  // (K, G*P*Q)
+      gather_group(gy, n0, G, K, PQ, t);
+      gyg = t;
+    }
+    gemm(true, false, CRS, G * PQ, K, 1.0f, w, gyg, 0.0f, col);
+    col2im_group(g, col, n0, G, gx);
+  }
+}
+
+void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* gy, float* gw) {
+  check(s, "conv2d_backward_weight");
+  const ConvGeom g(s);
+  const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
+  if (K == 0 || CRS == 0) return;
+  if (s.N == 0) {
+    std::fill(gw, gw + K * CRS, 0.0f);
+    return;
+  }
+  const int64_t group = detail::images_per_group(s.N, (CRS + K) * PQ);
+  float* ws = detail::workspace(group * (CRS + K) * PQ);
+  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
+    const int64_t G = std::min(group, s.N - n0);
+    float* col = ws;  // (C*R*S, G*P*Q)
+    im2col_group(g, x, n0, G, col);
+    const float* gyg = gy + n0 * K * PQ;
+    if (G > 1) {
+      float* t = ws + CRS * G * PQ;  // (K, G*P*Q)
+      gather_group(gy, n0, G, K, PQ, t);
+      gyg = t;
+    }
+    // gw (K, C*R*S) = sum over the group's pixels of gy * col^T; later groups add on (beta = 1)
+    gemm(false, true, K, CRS, G * PQ, 1.0f, gyg, col, n0 == 0 ? 0.0f : 1.0f, gw);
+  }
+}
+
+}  // namespace ll::kernels::cpu
