@@ -96,8 +96,13 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
     TensorImpl* impl = leaf.impl();
     if (impl->grad) {
       impl->grad = add(Tensor(impl->grad), g).impl_ptr();
+    } else if (g.impl_ptr().use_count() == 1 && g.impl()->storage.use_count() == 1) {
+      // Nothing else holds this gradient (the backward made it and its node is freed): adopt it.
+      impl->grad = g.impl_ptr();
     } else {
-      // A fresh copy, never an alias: the optimizer and later accumulation write into it.
+      // Shared (a backward returned one tensor to several inputs, a retained graph keeps it, or
+      // the caller passed it): a fresh copy, never an alias, since the optimizer and later
+      // accumulation write into it.
       impl->grad = g.clone().impl_ptr();
     }
   };

@@ -6,8 +6,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "kernels/cuda_runtime.h"
 #include "kernels/elementwise.h"
 
 namespace ll {
@@ -49,41 +49,21 @@ void check_same_device(const char* op, std::initializer_list<const Tensor*> tens
 
 // ---- Storage ----------------------------------------------------------------------------------
 
-namespace {
-// 64-byte alignment: a cache line, and enough for any SIMD load.
-constexpr size_t kAlign = 64;
-
-void require_cuda_built() {
-  if (!cuda_built()) {
-    throw std::runtime_error("a CUDA tensor was requested but latentlab was built without CUDA");
-  }
-}
-}  // namespace
-
 Storage::Storage(int64_t n, Device d) : numel(n), device(d) {
   if (n < 0) throw std::invalid_argument("Storage: negative size " + std::to_string(n));
   const size_t bytes = static_cast<size_t>(n) * sizeof(float);
   if (d == Device::CPU) {
-    if (bytes == 0) return;
-    const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
-    data = static_cast<float*>(std::aligned_alloc(kAlign, rounded));
-    if (!data) throw std::bad_alloc();
+    data = static_cast<float*>(host_alloc(bytes));
   } else {
-    require_cuda_built();
-    data = static_cast<float*>(kernels::cuda::malloc_device(bytes));
+    data = static_cast<float*>(cuda_malloc(bytes));
   }
 }
 
 Storage::~Storage() {
   if (device == Device::CPU) {
-    std::free(data);
-  } else if (data) {
-    try {
-      kernels::cuda::free_device(data);
-    } catch (...) {
-      // A destructor must not throw; a failing cudaFree means the context is already broken and
-      // the next checked CUDA call reports it.
-    }
+    host_free(data, static_cast<size_t>(numel) * sizeof(float));
+  } else {
+    cuda_free(data);
   }
 }
 
@@ -157,7 +137,7 @@ std::vector<float> Tensor::to_vector() const {
   if (is_cpu()) {
     std::memcpy(out.data(), data(), out.size() * sizeof(float));
   } else {
-    kernels::cuda::memcpy_device_to_host(out.data(), data(), out.size() * sizeof(float));
+    cuda_copy_device_to_host(out.data(), data(), out.size() * sizeof(float));
   }
   return out;
 }
@@ -177,7 +157,7 @@ float Tensor::at(std::initializer_list<int64_t> index) const {
   }
   if (is_cpu()) return data()[flat];
   float v = 0.0f;
-  kernels::cuda::memcpy_device_to_host(&v, data() + flat, sizeof(float));
+  cuda_copy_device_to_host(&v, data() + flat, sizeof(float));
   return v;
 }
 
@@ -206,11 +186,11 @@ void Tensor::copy_(const Tensor& src) {
   if (from == Device::CPU && to == Device::CPU) {
     kernels::cpu::copy(src.data(), data(), numel());
   } else if (from == Device::CPU) {
-    kernels::cuda::memcpy_host_to_device(data(), src.data(), bytes);
+    cuda_copy_host_to_device(data(), src.data(), bytes);
   } else if (to == Device::CPU) {
-    kernels::cuda::memcpy_device_to_host(data(), src.data(), bytes);
+    cuda_copy_device_to_host(data(), src.data(), bytes);
   } else {
-    kernels::cuda::memcpy_device_to_device(data(), src.data(), bytes);
+    cuda_copy_device_to_device(data(), src.data(), bytes);
   }
 }
 
@@ -219,7 +199,7 @@ void Tensor::fill_(float value) {
   if (is_cpu()) {
     kernels::cpu::fill(data(), value, numel());
   } else if (value == 0.0f) {
-    kernels::cuda::memset_device(data(), 0, static_cast<size_t>(numel()) * sizeof(float));
+    cuda_memset_zero(data(), static_cast<size_t>(numel()) * sizeof(float));
   } else {
     copy_(Tensor::full(shape(), value, Device::CPU));
   }
