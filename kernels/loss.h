@@ -14,6 +14,9 @@ namespace cpu {
 void bce_with_logits_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss);
 void bce_with_logits_backward(const float* x, const float* target, int64_t n, Reduction r, float gout,
                               float* gx);
+// Forward and backward in one pass: the loss, and (when gx is given) dloss/dx for gout = 1, which
+// the caller scales by the upstream gradient. One exponential per element instead of two passes.
+void bce_with_logits_fused(const float* x, const float* target, int64_t n, Reduction r, float* loss, float* gx);
 void mse_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss);
 void mse_backward(const float* x, const float* target, int64_t n, Reduction r, float gout, float* gx);
 // logits (N, C), labels (N) in [0, C): l_n = logsumexp(logits_n) - logits_n[label_n];

@@ -20,14 +20,18 @@ void check_pair(const char* op, const Tensor& x, const Tensor& t) {
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r) {
   check_pair("bce_with_logits", logits, target);
   Tensor loss = Tensor::empty({}, logits.device());
-  k::bce_with_logits_forward(logits.data(), target.data(), logits.numel(), r, loss.data());
   // The target gets no gradient (as in most uses; PyTorch would give one).
-  return record(loss, "bce_with_logits", {logits},
-                [x = logits.detach(), t = target.detach(), r](const Tensor& g) {
-                  Tensor gx = Tensor::empty_like(x);
-                  k::bce_with_logits_backward(x.data(), t.data(), x.numel(), r, g.item(), gx.data());
-                  return std::vector<Tensor>{gx};
-                });
+  if (!needs_grad({&logits})) {
+    k::bce_with_logits_forward(logits.data(), target.data(), logits.numel(), r, loss.data());
+    return loss;
+  }
+  // One fused pass: the loss and dloss/dlogits; backward only scales the latter.
+  Tensor gx = Tensor::empty_like(logits);
+  k::bce_with_logits_fused(logits.data(), target.data(), logits.numel(), r, loss.data(), gx.data());
+  return record(loss, "bce_with_logits", {logits}, [gx](const Tensor& g) {
+    const float s = g.item();
+    return std::vector<Tensor>{s == 1.0f ? gx : scale(gx, s)};
+  });
 }
 
 Tensor mse_loss(const Tensor& x, const Tensor& target, Reduction r) {

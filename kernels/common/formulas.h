@@ -49,6 +49,14 @@ LL_HD float bce_with_logits(float x, float t) {
   return fmaxf(x, 0.0f) - x * t + log1pf(expf(-fabsf(x)));
 }
 LL_HD float bce_with_logits_grad(float x, float t) { return sigmoid(x) - t; }
+// Both at once from a single exponential e = exp(-|x|): the loss as above, and
+// sigmoid(x) = 1 / (1 + e) for x >= 0, e / (1 + e) for x < 0.
+LL_HD float bce_with_logits_and_grad(float x, float t, float& grad) {
+  const float e = expf(-fabsf(x));
+  const float inv = 1.0f / (1.0f + e);
+  grad = (x >= 0.0f ? inv : e * inv) - t;
+  return fmaxf(x, 0.0f) - x * t + log1pf(e);
+}
 
 // Squared error l = (x - t)^2, dl/dx = 2 (x - t).
 LL_HD float squared_error(float x, float t) {

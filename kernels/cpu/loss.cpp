@@ -67,6 +67,23 @@ void bce_with_logits_backward(const float* x, const float* target, int64_t n, Re
   for (int64_t i = 0; i < n; ++i) gx[i] = f::bce_with_logits_grad(x[i], target[i]) * k;
 }
 
+void bce_with_logits_fused(const float* x, const float* target, int64_t n, Reduction r, float* loss, float* gx) {
+  if (!gx) {
+    bce_with_logits_forward(x, target, n, r, loss);
+    return;
+  }
+  const float k = grad_scale(r, n, 1.0f);
+  // Each i is visited once (deterministic_sum's chunks partition 0..n-1), so writing gx[i] from
+  // the term is race-free; the sum keeps its fixed order.
+  const double sum = deterministic_sum(n, [=](int64_t i) {
+    float g;
+    const float l = f::bce_with_logits_and_grad(x[i], target[i], g);
+    gx[i] = g * k;
+    return static_cast<double>(l);
+  });
+  *loss = static_cast<float>(sum * reduction_scale(r, n));
+}
+
 void mse_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss) {
   const double sum = deterministic_sum(
       n, [=](int64_t i) { return static_cast<double>(f::squared_error(x[i], target[i])); });

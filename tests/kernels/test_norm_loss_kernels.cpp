@@ -335,6 +335,16 @@ TEST(Loss, BceWithLogitsMatchesFloat64) {
       cpu::bce_with_logits_backward(x.data(), t.data(), n, r, gout, gx.data());
       // sigmoid(x) - t in float: absolute error ~1e-7 before the scale gout/n.
       EXPECT_TRUE(all_close(gx, rg, {2e-7 * gout * mean_scale(r, n), 1e-5}, what + " grad"));
+      // The fused kernel: the same loss, and the gradient for gout = 1, in one pass.
+      float fused = NAN;
+      std::vector<float> gf(n, NAN);
+      cpu::bce_with_logits_fused(x.data(), t.data(), n, r, &fused, gf.data());
+      EXPECT_TRUE(all_close(&fused, &ref, 1, {1e-6, 1e-6}, what + " fused loss"));
+      for (double& v : rg) v /= gout;
+      EXPECT_TRUE(all_close(gf, rg, {2e-7 * mean_scale(r, n), 1e-5}, what + " fused grad"));
+      float loss_only = NAN;
+      cpu::bce_with_logits_fused(x.data(), t.data(), n, r, &loss_only, nullptr);
+      EXPECT_EQ(loss_only, fused);
     }
   }
 }
