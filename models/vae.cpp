@@ -1,0 +1,221 @@
+#include "models/vae.h"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/ops/ops.h"
+
+namespace ll::models {
+
+using nlohmann::json;
+
+const char* kind_name(AeKind k) { return k == AeKind::AE ? "ae" : "vae"; }
+const char* arch_name(Arch a) { return a == Arch::MLP ? "mlp" : "conv"; }
+const char* recon_name(Recon r) { return r == Recon::BCE ? "bce" : "mse"; }
+
+// ---- configuration --------------------------------------------------------------------------------
+
+std::string VaeConfig::to_json() const {
+  json j{{"model", kind_name(kind)},      {"arch", arch_name(arch)},         {"channels", channels},
+         {"height", height},              {"width", width},                  {"latent_dim", latent_dim},
+         {"hidden", hidden},              {"conv_channels", conv_channels},  {"beta", beta},
+         {"recon", recon_name(recon)}};
+  return j.dump();
+}
+
+VaeConfig VaeConfig::from_json(const std::string& text) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(std::string("model config is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw std::invalid_argument("model config is not a JSON object");
+  auto field = [&](const char* name) -> const json& {
+    if (!j.contains(name)) throw std::invalid_argument(std::string("model config has no '") + name + "'");
+    return j.at(name);
+  };
+  auto text_field = [&](const char* name, std::initializer_list<const char*> allowed) {
+    const json& v = field(name);
+    if (!v.is_string()) throw std::invalid_argument(std::string("model config '") + name + "' is not a string");
+    const std::string s = v.get<std::string>();
+    for (const char* a : allowed) {
+      if (s == a) return s;
+    }
+    throw std::invalid_argument(std::string("model config '") + name + "' has unknown value '" + s + "'");
+  };
+  auto int_field = [&](const char* name) {
+    const json& v = field(name);
+    if (!v.is_number_integer()) throw std::invalid_argument(std::string("model config '") + name + "' is not an integer");
+    return v.get<int64_t>();
+  };
+  VaeConfig c;
+  c.kind = text_field("model", {"ae", "vae"}) == "ae" ? AeKind::AE : AeKind::VAE;
+  c.arch = text_field("arch", {"mlp", "conv"}) == "mlp" ? Arch::MLP : Arch::Conv;
+  c.recon = text_field("recon", {"bce", "mse"}) == "bce" ? Recon::BCE : Recon::MSE;
+  c.channels = int_field("channels");
+  c.height = int_field("height");
+  c.width = int_field("width");
+  c.latent_dim = int_field("latent_dim");
+  c.hidden = int_field("hidden");
+  c.conv_channels = int_field("conv_channels");
+  const json& beta = field("beta");
+  if (!beta.is_number()) throw std::invalid_argument("model config 'beta' is not a number");
+  c.beta = beta.get<double>();
+  c.validate();
+  return c;
+}
+
+void VaeConfig::validate() const {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+  };
+  need(channels == 1 || channels == 3, "channels must be 1 or 3, got " + std::to_string(channels));
+  need(height > 0 && width > 0, "image size must be positive");
+  need(latent_dim > 0 && latent_dim <= 4096, "latent_dim must be in 1..4096, got " + std::to_string(latent_dim));
+  need(hidden > 0, "hidden must be positive");
+  need(conv_channels > 0, "conv_channels must be positive");
+  need(beta >= 0.0, "beta must be >= 0");
+  if (arch == Arch::Conv) {
+    need(height % 4 == 0 && width % 4 == 0,
+         "the conv architecture needs image sides divisible by 4, got " + std::to_string(height) + "x" +
+             std::to_string(width) + " (use --arch mlp)");
+  }
+}
+
+std::string VaeConfig::describe() const {
+  std::ostringstream s;
+  s << kind_name(kind) << " " << arch_name(arch) << " ";
+  if (arch == Arch::MLP) {
+    s << channels * height * width << "-" << hidden << "-" << latent_dim;
+  } else {
+    s << channels << "x" << height << "x" << width << " w" << conv_channels << " -> " << latent_dim;
+  }
+  if (kind == AeKind::VAE) s << " beta=" << beta;
+  s << " " << recon_name(recon);
+  return s.str();
+}
+
+// ---- the network ----------------------------------------------------------------------------------
+
+Autoencoder::Autoencoder(const VaeConfig& config, Generator& init) : config_(config) {
+  config_.validate();
+  const int64_t pixels = config_.channels * config_.height * config_.width;
+  const int64_t D = config_.latent_dim;
+  if (config_.arch == Arch::MLP) {
+    const int64_t h = config_.hidden;
+    // Registration order = PyTorch's attribute order in pytorch/examples' VAE.
+    fc1_ = register_module("fc1", std::make_shared<nn::Linear>(pixels, h, init));
+    fc21_ = register_module("fc21", std::make_shared<nn::Linear>(h, D, init));
+    if (variational()) fc22_ = register_module("fc22", std::make_shared<nn::Linear>(h, D, init));
+    fc3_ = register_module("fc3", std::make_shared<nn::Linear>(D, h, init));
+    fc4_ = register_module("fc4", std::make_shared<nn::Linear>(h, pixels, init));
+    return;
+  }
+  const int64_t w = config_.conv_channels, H4 = config_.height / 4, W4 = config_.width / 4;
+  const int64_t features = 2 * w * H4 * W4;
+  // Pair is (height, width), engine/ops/conv.h.
+  encoder_ = register_module("encoder", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+      std::make_shared<nn::Conv2d>(config_.channels, w, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1}),
+      std::make_shared<nn::LeakyReLU>(0.2f),
+      std::make_shared<nn::Conv2d>(w, 2 * w, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1}),
+      std::make_shared<nn::LeakyReLU>(0.2f), std::make_shared<nn::Flatten>()}));
+  fc_mu_ = register_module("fc_mu", std::make_shared<nn::Linear>(features, D, init));
+  if (variational()) fc_logvar_ = register_module("fc_logvar", std::make_shared<nn::Linear>(features, D, init));
+  fc_dec_ = register_module("fc_dec", std::make_shared<nn::Linear>(D, features, init));
+  decoder_ = register_module("decoder", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+      std::make_shared<nn::ReLU>(), std::make_shared<nn::Unflatten>(Shape{2 * w, H4, W4}),
+      std::make_shared<nn::ConvTranspose2d>(2 * w, w, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1}),
+      std::make_shared<nn::LeakyReLU>(0.2f),
+      std::make_shared<nn::ConvTranspose2d>(w, config_.channels, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1})}));
+}
+
+Tensor Autoencoder::encoder_features(const Tensor& x) {
+  const Shape want{config_.channels, config_.height, config_.width};
+  check_arg(x.dim() == 4 && Shape(x.shape().begin() + 1, x.shape().end()) == want, "Autoencoder",
+            "expects images (N, " + std::to_string(want[0]) + ", " + std::to_string(want[1]) + ", " +
+                std::to_string(want[2]) + "), got " + x.str());
+  if (config_.arch == Arch::MLP) return relu(fc1_->forward(x.flatten(1)));
+  return encoder_->forward(x);
+}
+
+std::pair<Tensor, Tensor> Autoencoder::encode(const Tensor& x) {
+  const Tensor h = encoder_features(x);
+  if (config_.arch == Arch::MLP) return {fc21_->forward(h), variational() ? fc22_->forward(h) : Tensor()};
+  return {fc_mu_->forward(h), variational() ? fc_logvar_->forward(h) : Tensor()};
+}
+
+Tensor Autoencoder::decode(const Tensor& z) {
+  check_arg(z.dim() == 2 && z.size(1) == config_.latent_dim, "Autoencoder::decode",
+            "expects codes (N, " + std::to_string(config_.latent_dim) + "), got " + z.str());
+  Tensor logits = config_.arch == Arch::MLP ? fc4_->forward(relu(fc3_->forward(z)))
+                                            : decoder_->forward(fc_dec_->forward(z));
+  return logits.reshape({z.size(0), config_.channels, config_.height, config_.width});
+}
+
+VaeOutput Autoencoder::forward(const Tensor& x, Generator& noise) {
+  VaeOutput out;
+  std::tie(out.mu, out.logvar) = encode(x);
+  out.z = variational() ? reparameterize(out.mu, out.logvar, noise) : out.mu;
+  out.logits = decode(out.z);
+  return out;
+}
+
+VaeOutput Autoencoder::forward_with_noise(const Tensor& x, const Tensor& eps) {
+  VaeOutput out;
+  std::tie(out.mu, out.logvar) = encode(x);
+  if (variational()) {
+    check_arg(eps.shape() == out.mu.shape(), "Autoencoder::forward_with_noise",
+              "eps " + eps.str() + " does not match the codes " + out.mu.str());
+    // z = mu + exp(logvar / 2) * eps, composed of differentiable ops.
+    out.z = add(out.mu, mul(exp(scale(out.logvar, 0.5f)), eps));
+  } else {
+    out.z = out.mu;
+  }
+  out.logits = decode(out.z);
+  return out;
+}
+
+VaeLoss Autoencoder::loss(const Tensor& x, const VaeOutput& out) const {
+  VaeLoss l;
+  l.n = x.size(0);
+  const Tensor recon = config_.recon == Recon::BCE ? bce_with_logits(out.logits, x, Reduction::Sum)
+                                                   : mse_loss(sigmoid(out.logits), x, Reduction::Sum);
+  l.recon_sum = recon.item();
+  if (variational()) {
+    // One fused kernel gives beta * KL and its gradients; KL itself is reported unweighted.
+    const Tensor kl = kl_normal(out.mu, out.logvar, static_cast<float>(config_.beta), Reduction::Sum);
+    l.kl_sum = config_.beta != 0.0 ? kl.item() / config_.beta : 0.0;
+    l.loss = add(recon, kl);
+    if (config_.beta == 0.0) {
+      NoGradGuard no_grad;
+      l.kl_sum = kl_normal(out.mu, out.logvar, 1.0f, Reduction::Sum).item();
+    }
+  } else {
+    l.loss = recon;
+  }
+  return l;
+}
+
+Tensor Autoencoder::generate(const Tensor& z) {
+  NoGradGuard no_grad;
+  return sigmoid(decode(z));
+}
+
+VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
+  opt.zero_grad();
+  const VaeOutput out = model.forward(x, noise);
+  VaeLoss l = model.loss(x, out);
+  l.loss.backward();
+  opt.step();
+  return l;
+}
+
+VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise) {
+  NoGradGuard no_grad;
+  return model.loss(x, model.forward(x, noise));
+}
+
+}  // namespace ll::models

@@ -1,0 +1,111 @@
+// vae.h: the autoencoder, the VAE and the beta-VAE, as an MLP or a convolutional network.
+//
+// Architecture (x is (N, C, H, W) in [0, 1]; D = latent_dim):
+//
+//   MLP (the pytorch/examples VAE, with its parameter names so checkpoints load 1:1):
+//     encoder  x -> flatten -> fc1 (C*H*W -> hidden) -> ReLU -> fc21 -> mu      (D)
+//                                                      \-> fc22 -> logvar  (D)   [VAE only]
+//     decoder  z -> fc3 (D -> hidden) -> ReLU -> fc4 (hidden -> C*H*W) -> logits -> (N, C, H, W)
+//
+//   Conv (H and W divisible by 4; w = conv_channels):
+//     encoder  x -> Conv(C->w, 4x4, s2, p1) -> LeakyReLU(0.2) -> Conv(w->2w, 4x4, s2, p1) -> LeakyReLU(0.2)
+//                -> flatten -> fc_mu -> mu, fc_logvar -> logvar                   [VAE only]
+//     decoder  z -> fc_dec (D -> 2w*H/4*W/4) -> ReLU -> unflatten
+//                -> ConvT(2w->w, 4x4, s2, p1) -> LeakyReLU(0.2) -> ConvT(w->C, 4x4, s2, p1) -> logits
+//
+// Latent code: the AE uses z = mu (deterministic); the VAE samples z = mu + exp(logvar / 2) * eps
+// (Kingma & Welling 2014, the reparameterization trick).
+//
+// Loss per image = reconstruction summed over pixels + beta * KL(q(z|x) || N(0, I)) (Higgins et al.
+// 2017: beta > 1 trades reconstruction for disentanglement; beta = 1 is the VAE; the AE has no KL).
+// Reconstruction: BCE on the decoder's logits (the default for images in [0, 1]), or squared error
+// of sigmoid(logits). The batch loss that is backpropagated is the sum over the batch, as in
+// pytorch/examples (so Adam's lr 1e-3 means the same thing).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "engine/nn/layers.h"
+#include "engine/optim/optimizer.h"
+#include "engine/rng.h"
+#include "engine/tensor.h"
+
+namespace ll::models {
+
+enum class AeKind { AE, VAE };
+enum class Arch { MLP, Conv };
+enum class Recon { BCE, MSE };
+
+struct VaeConfig {
+  AeKind kind = AeKind::VAE;
+  Arch arch = Arch::MLP;
+  int64_t channels = 1, height = 28, width = 28;
+  int64_t latent_dim = 20;
+  int64_t hidden = 400;        // MLP hidden width
+  int64_t conv_channels = 32;  // conv base width w
+  double beta = 1.0;
+  Recon recon = Recon::BCE;
+
+  std::string to_json() const;  // stored in the checkpoint's metadata under "config"
+  static VaeConfig from_json(const std::string& json);  // throws std::invalid_argument naming the field
+  void validate() const;                                 // throws std::invalid_argument
+  std::string describe() const;                          // "vae mlp 784-400-20 beta=1 bce"
+};
+
+const char* kind_name(AeKind k);  // "ae", "vae"
+const char* arch_name(Arch a);    // "mlp", "conv"
+const char* recon_name(Recon r);  // "bce", "mse"
+
+struct VaeOutput {
+  Tensor logits;  // (N, C, H, W): the decoder's output before the sigmoid
+  Tensor mu;      // (N, D)
+  Tensor logvar;  // (N, D); undefined for the AE
+  Tensor z;       // (N, D): the code that was decoded
+};
+
+struct VaeLoss {
+  Tensor loss;           // summed over the batch: what backward() uses
+  double recon_sum = 0;  // summed over the batch
+  double kl_sum = 0;     // summed over the batch (unweighted by beta; 0 for the AE)
+  int64_t n = 0;         // images in the batch
+};
+
+class Autoencoder : public Module {
+ public:
+  Autoencoder(const VaeConfig& config, Generator& init);
+
+  const VaeConfig& config() const { return config_; }
+  bool variational() const { return config_.kind == AeKind::VAE; }
+
+  // x (N, C, H, W) -> (mu, logvar); logvar undefined for the AE.
+  std::pair<Tensor, Tensor> encode(const Tensor& x);
+  // z (N, D) -> logits (N, C, H, W)
+  Tensor decode(const Tensor& z);
+  // Encodes, draws z (VAE: one sample from q(z|x) using `noise`; AE: z = mu) and decodes.
+  VaeOutput forward(const Tensor& x, Generator& noise);
+  // The same with the VAE's noise eps (N, D) given: for parity tests against another implementation.
+  VaeOutput forward_with_noise(const Tensor& x, const Tensor& eps);
+  // Reconstruction + beta * KL, summed over the batch.
+  VaeLoss loss(const Tensor& x, const VaeOutput& out) const;
+  // Images in [0, 1] from codes: sigmoid(decode(z)), without recording a graph.
+  Tensor generate(const Tensor& z);
+
+ private:
+  Tensor encoder_features(const Tensor& x);  // the shared trunk before mu / logvar
+  VaeConfig config_;
+  // MLP
+  std::shared_ptr<nn::Linear> fc1_, fc21_, fc22_, fc3_, fc4_;
+  // Conv
+  std::shared_ptr<nn::Sequential> encoder_, decoder_;
+  std::shared_ptr<nn::Linear> fc_mu_, fc_logvar_, fc_dec_;
+};
+
+// One optimization step on a batch: zero_grad, forward, loss, backward, step. Returns the loss.
+VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise);
+
+// The loss of a batch without gradients (eval mode is the caller's choice).
+VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise);
+
+}  // namespace ll::models
