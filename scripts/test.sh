@@ -24,4 +24,14 @@ if [ -f "$log" ] && grep -q '^\[  SKIPPED \]' "$log"; then
   awk '/: Skipped$/ {getline why; getline name; sub(/^\[  SKIPPED \] /, "", name); print "  " name ": " why}' "$log"
 fi
 [ "$status" -eq 0 ] || exit "$status"
+
+# Where nvcc made the main build a CUDA build, also check that a CPU-only build (what users without
+# the CUDA toolkit get) still configures, links and runs.
+if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc > /dev/null; then
+  echo "latentlab: checking the CPU-only configuration (-DLATENTLAB_CUDA=OFF)"
+  cmake -S . -B "$build-cpu-only" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENTLAB_CUDA=OFF -DLATENTLAB_BUILD_BENCH=OFF > /dev/null
+  cmake --build "$build-cpu-only" -j "$jobs" --target latentlab test_device test_cli
+  "$build-cpu-only/tests/test_device" --gtest_brief=1
+  "$build-cpu-only/tests/test_cli" --gtest_brief=1
+fi
 echo "latentlab: tests passed in $(( $(date +%s) - start )) s (build and run, $jobs jobs)"

@@ -1,0 +1,293 @@
+// cmd_train.cpp: `latentlab train ae|vae` — trains an autoencoder or a (beta-)VAE and writes the
+// run directory (apps/run_dir.h): checkpoints, metrics.jsonl, sample and reconstruction pictures.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+
+#include "apps/commands.h"
+#include "apps/run_dir.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/loader.h"
+#include "engine/autograd.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
+
+namespace ll::app {
+
+namespace fs = std::filesystem;
+using models::Autoencoder;
+using models::VaeConfig;
+
+namespace {
+
+struct TrainOptions {
+  std::string model;
+  std::string arch = "mlp";
+  std::string data = "fashion-mnist";
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  int64_t latent_dim = 20;
+  int64_t hidden = 400;
+  int64_t conv_channels = 32;
+  double beta = 1.0;
+  std::string recon = "bce";
+  std::string device = "auto";
+  uint64_t seed = 1;
+  std::string out;
+  bool resume = false;
+  int64_t limit = 0;
+  int64_t test_limit = 0;
+};
+
+// The streams of one run: each use of randomness has its own Philox subsequence of the run's seed.
+enum Stream : uint64_t { kInit = 0, kNoise = 1, kSamples = 2, kTestNoise = 3 };
+
+std::string format_duration(double seconds) {
+  const int64_t s = static_cast<int64_t>(std::llround(seconds));
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  return buf;
+}
+
+// The first `limit` images of a data set (0: all).
+void truncate_dataset(data::Dataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.n) return;
+  d.n = limit;
+  d.images.resize(static_cast<size_t>(limit * d.image_size()));
+  if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
+}
+
+// Sums over a data set; the loss is recon + beta * kl.
+struct EpochTotals {
+  double recon = 0, kl = 0;
+  int64_t n = 0;
+  void add(const models::VaeLoss& l) {
+    recon += l.recon_sum;
+    kl += l.kl_sum;
+    n += l.n;
+  }
+};
+
+// Loss per image over a data set, in order, with the test noise stream restarted (the same noise
+// every epoch, so test losses of different epochs compare models, not draws).
+EpochTotals evaluate(Autoencoder& model, const data::Dataset& d, int64_t batch_size, uint64_t seed, Device device) {
+  data::DataLoader loader(d, {.batch_size = batch_size, .shuffle = false, .drop_last = false, .scale = data::Scale::Unit, .seed = seed});
+  Generator noise(seed, kTestNoise);
+  model.eval();
+  EpochTotals t;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) t.add(models::eval_batch(model, batch->images.to(device), noise));
+  model.train();
+  return t;
+}
+
+void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& dir, int64_t epoch, uint64_t seed,
+                    Device device) {
+  NoGradGuard no_grad;
+  model.eval();
+  // 64 decoded prior samples from a fixed batch of codes: the same z every epoch.
+  Generator zgen(seed, kSamples);
+  const Tensor z = randn({64, model.config().latent_dim}, zgen, device);
+  data::save_png((fs::path(dir) / ("samples_epoch" + std::to_string(epoch) + ".png")).string(),
+                 data::make_grid(model.generate(z).to(Device::CPU), 8, 2, 0, 0.0f, 1.0f, 2));
+  // 8 test images above their reconstructions from the mean code, twice.
+  const int64_t k = std::min<int64_t>(16, test.n);
+  std::vector<int64_t> idx(static_cast<size_t>(k));
+  for (int64_t i = 0; i < k; ++i) idx[static_cast<size_t>(i)] = i;
+  const Tensor x = data::gather_images(test, idx, data::Scale::Unit).to(device);
+  const Tensor r = model.generate(model.encode(x).first).to(Device::CPU);
+  std::vector<Tensor> rows;
+  for (int64_t b = 0; b < k; b += 8) {
+    const int64_t e = std::min(k, b + 8);
+    rows.push_back(x.to(Device::CPU).slice(b, e));
+    rows.push_back(r.slice(b, e));
+  }
+  data::save_png((fs::path(dir) / "recon.png").string(), data::make_grid(cat(rows, 0), 8, 2, 0, 0.0f, 1.0f, 2));
+  model.train();
+}
+
+VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
+  VaeConfig c;
+  if (o.model != "ae" && o.model != "vae") throw std::invalid_argument("model must be ae or vae, got '" + o.model + "'");
+  c.kind = o.model == "ae" ? models::AeKind::AE : models::AeKind::VAE;
+  c.arch = o.arch == "conv" ? models::Arch::Conv : models::Arch::MLP;
+  c.recon = o.recon == "mse" ? models::Recon::MSE : models::Recon::BCE;
+  c.channels = d.channels;
+  c.height = d.height;
+  c.width = d.width;
+  c.latent_dim = o.latent_dim;
+  c.hidden = o.hidden;
+  c.conv_channels = o.conv_channels;
+  c.beta = o.beta;
+  c.validate();
+  return c;
+}
+
+void run_train(const TrainOptions& o) {
+  if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
+  if (o.batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
+  if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
+  const Device device = parse_device(o.device);
+
+  data::Dataset train = data::load_dataset(o.data, data::Split::Train);
+  data::Dataset test = data::load_dataset(o.data, data::Split::Test);
+  truncate_dataset(train, o.limit);
+  truncate_dataset(test, o.test_limit);
+  const VaeConfig wanted = config_from_flags(o, train);
+
+  fs::create_directories(o.out);
+  std::unique_ptr<Autoencoder> model;
+  int64_t start_epoch = 0;
+  uint64_t noise_offset = 0;
+  Metadata meta;
+  if (o.resume) {
+    LoadedRun run = load_run(o.out);
+    if (run.model->config().to_json() != wanted.to_json()) {
+      throw std::invalid_argument("--resume: " + o.out + " holds a " + run.model->config().describe() +
+                                  ", the flags ask for a " + wanted.describe());
+    }
+    model = std::move(run.model);
+    meta = run.metadata;
+    start_epoch = std::stoll(meta.at("epoch"));
+    noise_offset = std::stoull(meta.at("noise_offset"));
+    if (meta.at("seed") != std::to_string(o.seed)) {
+      throw std::invalid_argument("--resume: the run used --seed " + meta.at("seed") + ", not " + std::to_string(o.seed));
+    }
+  } else {
+    if (fs::exists(model_path(o.out))) {
+      throw std::invalid_argument(o.out + " already holds a trained model: pass --resume to continue it, or choose another --out");
+    }
+    Generator init(o.seed, kInit);
+    model = std::make_unique<Autoencoder>(wanted, init);
+  }
+  model->to(device);
+  optim::Adam adam(model->parameters(), {.lr = o.lr});
+  if (o.resume) {
+    Metadata opt_meta;
+    auto state = load_tensors(optimizer_path(o.out), &opt_meta);
+    if (opt_meta["epoch"] != meta.at("epoch")) {
+      throw std::runtime_error("--resume: " + optimizer_path(o.out) + " is from epoch " + opt_meta["epoch"] +
+                               " but the model from epoch " + meta.at("epoch") + " (the run was stopped while saving)");
+    }
+    adam.load_state_dict(state);
+  }
+  if (start_epoch >= o.epochs) {
+    std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs (--epochs " << o.epochs << ")\n";
+    return;
+  }
+
+  Generator noise(o.seed, kNoise);
+  noise.set_offset(noise_offset);
+  data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = false, .scale = data::Scale::Unit, .seed = o.seed});
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::cerr << "latentlab: training " << model->config().describe() << " (" << model->num_parameters()
+            << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
+            << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
+
+  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    loader.start_epoch(epoch);
+    const int64_t steps = loader.batches_per_epoch();
+    double loss_sum = 0, recon_sum = 0, kl_sum = 0;
+    int64_t seen = 0, step = 0;
+    while (auto batch = loader.next()) {
+      const models::VaeLoss l = models::train_step(*model, adam, batch->images.to(device), noise);
+      loss_sum += l.recon_sum + model->config().beta * l.kl_sum;
+      recon_sum += l.recon_sum;
+      kl_sum += l.kl_sum;
+      seen += l.n;
+      ++step;
+      if (!std::isfinite(l.recon_sum) || !std::isfinite(l.kl_sum)) {
+        throw std::runtime_error("the loss became " + std::to_string(l.recon_sum + l.kl_sum) + " at epoch " +
+                                 std::to_string(epoch + 1) + " step " + std::to_string(step) +
+                                 ": lower --lr (the last good checkpoint is in " + o.out + ")");
+      }
+      const auto now = std::chrono::steady_clock::now();
+      if (tty && (std::chrono::duration<double>(now - last_print).count() > 0.25 || step == steps)) {
+        last_print = now;
+        const double s = std::chrono::duration<double>(now - t0).count();
+        const double ips = seen / std::max(s, 1e-9);
+        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.2f  %.0f img/s  ETA %s   ",
+                     static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), static_cast<long long>(step),
+                     static_cast<long long>(steps), loss_sum / static_cast<double>(seen), ips,
+                     format_duration(static_cast<double>(train.n - seen) / std::max(ips, 1e-9)).c_str());
+      }
+    }
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const EpochTotals te = evaluate(*model, test, o.batch_size, o.seed, device);
+    const double test_loss = (te.recon + model->config().beta * te.kl) / static_cast<double>(te.n);
+
+    // Save: optimizer first, then the model (both stamped with the epoch; --resume checks they agree).
+    const std::string epoch_str = std::to_string(epoch + 1);
+    save_tensors(optimizer_path(o.out), adam.state_dict(), {{"epoch", epoch_str}});
+    Metadata m{{"config", model->config().to_json()},
+               {"data", o.data},
+               {"epoch", epoch_str},
+               {"seed", std::to_string(o.seed)},
+               {"noise_offset", std::to_string(noise.offset())},
+               {"lr", std::to_string(o.lr)},
+               {"batch_size", std::to_string(o.batch_size)},
+               {"format", "pt"}};
+    save_tensors(model_path(o.out), model->state_dict(), m);
+    write_pictures(*model, test, o.out, epoch + 1, o.seed, device);
+    const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double n = static_cast<double>(seen);
+    nlohmann::json line{{"epoch", epoch + 1},
+                        {"train_loss", loss_sum / n},
+                        {"train_recon", recon_sum / n},
+                        {"train_kl", kl_sum / n},
+                        {"test_loss", test_loss},
+                        {"recon", te.recon / static_cast<double>(te.n)},
+                        {"kl", te.kl / static_cast<double>(te.n)},
+                        {"epoch_s", epoch_s},
+                        {"img_per_s", n / train_s}};
+    append_metrics_line(o.out, line.dump());
+    if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
+    std::fprintf(stderr, "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s\n",
+                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / n, test_loss,
+                 te.recon / static_cast<double>(te.n), te.kl / static_cast<double>(te.n), n / train_s, epoch_s);
+  }
+  std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch"
+            << o.epochs << ".png and recon.png in " << o.out << "\n";
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  auto o = std::make_shared<TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "train an autoencoder or a (beta-)VAE and write a run directory");
+  cmd->add_option("model", o->model, "what to train: ae or vae")->required()->check(CLI::IsMember({"ae", "vae"}));
+  cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
+      ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
+  cmd->add_option("--data", o->data, "fashion-mnist, mnist, or a folder of IDX files")->capture_default_str();
+  cmd->add_option("--epochs", o->epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
+  cmd->add_option("--batch-size", o->batch_size, "images per step")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--latent-dim", o->latent_dim, "latent dimensions")->capture_default_str();
+  cmd->add_option("--hidden", o->hidden, "hidden units of the MLP")->capture_default_str();
+  cmd->add_option("--conv-channels", o->conv_channels, "base channels of the conv net")->capture_default_str();
+  cmd->add_option("--beta", o->beta, "weight of the KL term (beta-VAE; 1 = VAE)")->capture_default_str();
+  cmd->add_option("--recon", o->recon, "reconstruction loss: bce or mse")
+      ->capture_default_str()->check(CLI::IsMember({"bce", "mse"}));
+  cmd->add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  cmd->add_option("--seed", o->seed, "seed of every random draw of the run")->capture_default_str();
+  cmd->add_option("--out", o->out, "run directory to write")->required();
+  cmd->add_flag("--resume", o->resume, "continue the run in --out from its last completed epoch");
+  cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
+  cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
+  cmd->callback([o] { run_train(*o); });
+}
+
+}  // namespace ll::app

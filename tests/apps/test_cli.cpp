@@ -1,0 +1,197 @@
+// test_cli.cpp: the latentlab program end to end, in-process, on a tiny synthetic data set:
+// training writes its run directory, resume continues exactly, sample and eval read it back, and
+// bad input gets one clear line and a nonzero exit.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+#include "apps/run_dir.h"
+#include "data/idx.h"
+
+namespace ll::app {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A temporary folder removed at the end of the test.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name)
+      : path(fs::temp_directory_path() / ("latentlab_cli_" + std::to_string(::getpid()) + "_" + name)) {
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& s) const { return (path / s).string(); }
+};
+
+// A folder data set of 12x12 images: a bright square at one of 4 places, label = place.
+void write_toy_dataset(const std::string& dir, int64_t n_train, int64_t n_test) {
+  fs::create_directories(dir);
+  auto write = [&](const std::string& split, int64_t n) {
+    data::IdxArray images{{n, 12, 12}, std::vector<uint8_t>(static_cast<size_t>(n * 144), 10)};
+    data::IdxArray labels{{n}, std::vector<uint8_t>(static_cast<size_t>(n))};
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t k = i % 4, oy = (k / 2) * 6, ox = (k % 2) * 6;
+      labels.data[static_cast<size_t>(i)] = static_cast<uint8_t>(k);
+      for (int64_t y = 1; y < 5; ++y)
+        for (int64_t x = 1; x < 5; ++x) images.data[static_cast<size_t>(i * 144 + (oy + y) * 12 + ox + x)] = 240;
+    }
+    data::write_idx(dir + "/" + split + "-images-idx3-ubyte", images);
+    data::write_idx(dir + "/" + split + "-labels-idx1-ubyte", labels);
+  };
+  write("train", n_train);
+  write("t10k", n_test);
+}
+
+struct Result {
+  int status;
+  std::string out, err;
+};
+
+Result run(std::vector<std::string> args) {
+  args.insert(args.begin(), "latentlab");
+  std::vector<const char*> argv;
+  for (auto& a : args) argv.push_back(a.c_str());
+  testing::internal::CaptureStdout();
+  testing::internal::CaptureStderr();
+  const int status = run_cli(static_cast<int>(argv.size()), argv.data());
+  Result r{status, testing::internal::GetCapturedStdout(), testing::internal::GetCapturedStderr()};
+  return r;
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& dir) {
+  std::ifstream f(metrics_path(dir));
+  std::vector<nlohmann::json> lines;
+  std::string line;
+  while (std::getline(f, line)) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+std::vector<std::string> train_args(const std::string& data, const std::string& out, int epochs) {
+  return {"train", "vae", "--data", data, "--out", out, "--epochs", std::to_string(epochs), "--batch-size", "16",
+          "--latent-dim", "2", "--hidden", "32", "--lr", "3e-3", "--seed", "5", "--device", "cpu"};
+}
+
+TEST(Cli, TrainWritesTheRunDirectoryAndLossFalls) {
+  TempDir t("train");
+  write_toy_dataset(t / "data", 96, 32);
+  const Result r = run(train_args(t / "data", t / "run", 4));
+  ASSERT_EQ(r.status, 0) << r.err;
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "metrics.jsonl", "samples_epoch4.png", "recon.png"}) {
+    EXPECT_TRUE(fs::exists(t / ("run/" + std::string(f)))) << f;
+  }
+  const auto m = read_metrics(t / "run");
+  ASSERT_EQ(m.size(), 4u);
+  for (const char* key : {"epoch", "train_loss", "test_loss", "recon", "kl", "epoch_s", "img_per_s"}) {
+    EXPECT_TRUE(m[0].contains(key)) << key;
+  }
+  EXPECT_LT(m[3]["train_loss"].get<double>(), m[0]["train_loss"].get<double>());
+  EXPECT_LT(m[3]["test_loss"].get<double>(), m[0]["test_loss"].get<double>());
+  EXPECT_NEAR(m[3]["test_loss"].get<double>(), m[3]["recon"].get<double>() + m[3]["kl"].get<double>(), 1e-3);
+  EXPECT_NE(r.err.find("epoch 4/4"), std::string::npos) << r.err;
+  // No temporary files left behind.
+  for (auto& e : fs::directory_iterator(t / "run")) {
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+  }
+}
+
+TEST(Cli, ResumeContinuesExactlyAsAnUninterruptedRun) {
+  TempDir t("resume");
+  write_toy_dataset(t / "data", 64, 16);
+  ASSERT_EQ(run(train_args(t / "data", t / "straight", 3)).status, 0);
+  ASSERT_EQ(run(train_args(t / "data", t / "split", 1)).status, 0);
+  std::vector<std::string> resume = train_args(t / "data", t / "split", 3);
+  resume.push_back("--resume");
+  const Result r = run(resume);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const LoadedRun a = load_run(t / "straight"), b = load_run(t / "split");
+  for (auto& [name, tensor] : a.model->state_dict()) {
+    EXPECT_EQ(tensor.to_vector(), b.model->state_dict().at(name).to_vector()) << name;
+  }
+  EXPECT_EQ(read_metrics(t / "split").size(), 3u);
+  EXPECT_EQ(read_metrics(t / "straight")[2]["test_loss"], read_metrics(t / "split")[2]["test_loss"]);
+}
+
+TEST(Cli, RefusesToOverwriteARunAndChecksResume) {
+  TempDir t("refuse");
+  write_toy_dataset(t / "data", 32, 8);
+  ASSERT_EQ(run(train_args(t / "data", t / "run", 1)).status, 0);
+  const auto before = fs::last_write_time(t / "run/model.safetensors");
+  Result r = run(train_args(t / "data", t / "run", 2));
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+  EXPECT_EQ(fs::last_write_time(t / "run/model.safetensors"), before);
+  // Resuming with another architecture is refused, naming both.
+  std::vector<std::string> other = train_args(t / "data", t / "run", 2);
+  other.push_back("--resume");
+  other[11] = "3";  // --latent-dim 3
+  r = run(other);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("holds a vae mlp 144-32-2"), std::string::npos) << r.err;
+}
+
+TEST(Cli, BadInputGetsOneClearLineAndANonzeroExit) {
+  TempDir t("bad");
+  Result r = run({"train", "vae", "--out", t / "x", "--data", t / "nothing-here"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("latentlab: error:"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+
+  r = run({"train", "gan", "--out", t / "x"});  // not a model this command trains
+  EXPECT_NE(r.status, 0);
+  r = run({"train", "vae", "--out", t / "x", "--epochs", "ten"});
+  EXPECT_NE(r.status, 0);
+  r = run({"train", "vae"});  // --out missing
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--out"), std::string::npos) << r.err;
+  r = run({"frobnicate"});
+  EXPECT_NE(r.status, 0);
+  r = run({"sample", t / "no-run", "--out", t / "s.png"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("train a model first"), std::string::npos) << r.err;
+  r = run({"eval", t / "no-run"});
+  EXPECT_NE(r.status, 0);
+  r = run({"train", "vae", "--out", t / "x", "--data", t / "nothing-here", "--lr", "-1"});
+  EXPECT_NE(r.status, 0);
+}
+
+TEST(Cli, SampleAndEvalReadTheRun) {
+  TempDir t("sample");
+  write_toy_dataset(t / "data", 32, 8);
+  ASSERT_EQ(run(train_args(t / "data", t / "run", 1)).status, 0);
+
+  Result r = run({"sample", t / "run", "--n", "10", "--seed", "3", "--out", t / "s.png"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::ifstream png(t / "s.png", std::ios::binary);
+  char sig[8] = {};
+  png.read(sig, 8);
+  EXPECT_EQ(std::string(sig + 1, 3), "PNG");
+
+  r = run({"sample", t / "run", "--n", "10", "--seed", "3", "--out", t / "s.idx"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const data::IdxArray a = data::read_idx(t / "s.idx");
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{10, 12, 12}));
+  // Same seed, same samples; another seed, others.
+  ASSERT_EQ(run({"sample", t / "run", "--n", "10", "--seed", "3", "--out", t / "s2.idx"}).status, 0);
+  ASSERT_EQ(run({"sample", t / "run", "--n", "10", "--seed", "4", "--out", t / "s3.idx"}).status, 0);
+  EXPECT_EQ(data::read_idx(t / "s2.idx").data, a.data);
+  EXPECT_NE(data::read_idx(t / "s3.idx").data, a.data);
+  EXPECT_NE(run({"sample", t / "run", "--out", t / "s.jpg"}).status, 0);
+
+  r = run({"eval", t / "run"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["images"], 8);
+  EXPECT_NEAR(j["test_loss"].get<double>(), j["recon"].get<double>() + j["kl"].get<double>(), 1e-3);
+}
+
+}  // namespace
+}  // namespace ll::app
