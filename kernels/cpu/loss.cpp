@@ -55,8 +55,17 @@ RowStats row_stats(const float* row, int64_t C) {
 
 void bce_with_logits_forward(const float* x, const float* target, int64_t n, Reduction r,
                              float* loss) {
-  const double sum = deterministic_sum(
-      n, [=](int64_t i) { return static_cast<double>(f::bce_with_logits(x[i], target[i])); });
+  // Terms a chunk at a time in a vectorized loop, summed in order (deterministic_sum_chunks).
+  const double sum = deterministic_sum_chunks(n, [=](int64_t begin, int64_t end, float* terms) {
+    // Local restrict copies of the captures: otherwise the compiler reloads them from the closure
+    // after every store (they might alias) and will not vectorize.
+    const float* __restrict xs = x + begin;
+    const float* __restrict ts = target + begin;
+    float* __restrict out = terms;
+    const int64_t len = end - begin;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) out[i] = f::bce_with_logits(xs[i], ts[i]);
+  });
   *loss = static_cast<float>(sum * reduction_scale(r, n));
 }
 
@@ -73,13 +82,20 @@ void bce_with_logits_fused(const float* x, const float* target, int64_t n, Reduc
     return;
   }
   const float k = grad_scale(r, n, 1.0f);
-  // Each i is visited once (deterministic_sum's chunks partition 0..n-1), so writing gx[i] from
-  // the term is race-free; the sum keeps its fixed order.
-  const double sum = deterministic_sum(n, [=](int64_t i) {
-    float g;
-    const float l = f::bce_with_logits_and_grad(x[i], target[i], g);
-    gx[i] = g * k;
-    return static_cast<double>(l);
+  // One vectorized pass per chunk writes the loss terms and the gradient; the chunks partition
+  // 0..n-1, so each gx[i] is written once.
+  const double sum = deterministic_sum_chunks(n, [=](int64_t begin, int64_t end, float* terms) {
+    const float* __restrict xs = x + begin;  // restrict locals: see bce_with_logits_forward
+    const float* __restrict ts = target + begin;
+    float* __restrict out = terms;
+    float* __restrict gs = gx + begin;
+    const int64_t len = end - begin;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) {
+      float g;
+      out[i] = f::bce_with_logits_and_grad(xs[i], ts[i], g);
+      gs[i] = g * k;
+    }
   });
   *loss = static_cast<float>(sum * reduction_scale(r, n));
 }

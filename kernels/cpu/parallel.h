@@ -40,4 +40,26 @@ double deterministic_sum(int64_t n, Term term) {
   return s;
 }
 
+// The same sum for terms that a vectorized loop computes a chunk at a time: fill(begin, end, out)
+// writes the float terms of [begin, end) to out[0 .. end - begin). They are added in float64 in index
+// order within the fixed chunks, so the result equals deterministic_sum over the same float terms.
+template <typename Fill>
+double deterministic_sum_chunks(int64_t n, Fill fill) {
+  const int64_t chunks = (n + kSumChunk - 1) / kSumChunk;
+  std::vector<double> partial(static_cast<size_t>(chunks), 0.0);
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (int64_t c = 0; c < chunks; ++c) {
+    float terms[kSumChunk];
+    const int64_t begin = c * kSumChunk;
+    const int64_t end = begin + kSumChunk < n ? begin + kSumChunk : n;
+    fill(begin, end, terms);
+    double s = 0.0;
+    for (int64_t i = 0; i < end - begin; ++i) s += static_cast<double>(terms[i]);
+    partial[static_cast<size_t>(c)] = s;
+  }
+  double s = 0.0;
+  for (double p : partial) s += p;
+  return s;
+}
+
 }  // namespace ll::kernels::cpu
