@@ -14,8 +14,9 @@ bash scripts/deps.sh
 build=${BUILD_DIR:-build}
 out=${OUT:-runs/demo}
 epochs=${EPOCHS:-10}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$build.configure.log" 2>&1 || {
-  cat "$build.configure.log"; exit 1; }
+mkdir -p "$build"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release > "$build/configure.log" 2>&1 || {
+  cat "$build/configure.log"; exit 1; }
 cmake --build "$build" --target latentlab -j "$(nproc)"
 bin="$build/apps/latentlab"
 
