@@ -10,22 +10,13 @@
 
 #include "apps/commands.h"
 #include "data/idx.h"
+#include "tests/common/temp_dir.h"
 
 namespace ll::app::test {
 
 namespace fs = std::filesystem;
 
-// A temporary folder removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name)
-      : path(fs::temp_directory_path() / ("latentlab_cli_" + std::to_string(::getpid()) + "_" + name)) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& s) const { return (path / s).string(); }
-};
+using ll::test::TempDir;  // tests/common/temp_dir.h
 
 // A folder data set of 12x12 images: a bright square at one of 4 places, label = place.
 inline void write_toy_dataset(const std::string& dir, int64_t n_train, int64_t n_test) {

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/temp_dir.h"
 #include "data/dataset.h"
 #include "data/idx.h"
 
@@ -17,19 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "latentlab-test-dataset-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 // Sets an environment variable for the life of the object, then restores it.
 class ScopedEnv {
@@ -83,7 +72,7 @@ std::string error_of(F f) {
 }
 
 TEST(Dataset, FolderOfIdxFiles) {
-  TempDir dir;
+  TempDir dir("dataset");
   // Train split uncompressed, test split gzipped: both are found.
   const IdxArray train_images = make_images({5, 3, 2}, 1), test_images = make_images({4, 3, 2}, 2);
   write_idx(dir.file("train-images-idx3-ubyte"), train_images);
@@ -109,7 +98,7 @@ TEST(Dataset, FolderOfIdxFiles) {
 }
 
 TEST(Dataset, ColorImagesLabelsOptionalAndSingleFile) {
-  TempDir dir;
+  TempDir dir("dataset");
   const IdxArray images = make_images({3, 3, 4, 5}, 7);  // (N, C, H, W)
   write_idx(dir.file("train-images-idx3-ubyte.gz"), images);
   const Dataset ds = load_dataset(dir.path.string(), Split::Train);
@@ -129,7 +118,7 @@ TEST(Dataset, ColorImagesLabelsOptionalAndSingleFile) {
 }
 
 TEST(Dataset, LabelsMustMatchTheImages) {
-  TempDir dir;
+  TempDir dir("dataset");
   write_idx(dir.file("train-images-idx3-ubyte"), make_images({5, 2, 2}, 0));
   write_idx(dir.file("train-labels-idx1-ubyte"), make_labels(4, 10));
   std::string msg = error_of<std::runtime_error>([&] { load_dataset(dir.path.string(), Split::Train); });
@@ -150,7 +139,7 @@ TEST(Dataset, LabelsMustMatchTheImages) {
 }
 
 TEST(Dataset, MissingDataNamesTheFix) {
-  TempDir dir;
+  TempDir dir("dataset");
   // A path that does not exist.
   const std::string nowhere = dir.file("nowhere");
   std::string msg = error_of<DatasetNotFound>([&] { load_dataset(nowhere, Split::Train); });

@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/temp_dir.h"
 #include "data/idx.h"
 
 namespace ll::data {
@@ -18,20 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under /tmp, removed with everything in it at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "latentlab-test-idx-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary);
@@ -87,7 +75,7 @@ void expect_rejected(const std::string& path, const std::string& phrase) {
 }
 
 TEST(Idx, RoundTripPlainAndGzip) {
-  TempDir dir;
+  TempDir dir("idx");
   const std::vector<std::vector<int64_t>> shapes = {{7}, {3, 4}, {2, 3, 5}, {2, 3, 4, 5}, {0, 28, 28}};
   for (const auto& dims : shapes) {
     IdxArray a;
@@ -115,7 +103,7 @@ TEST(Idx, RoundTripPlainAndGzip) {
 }
 
 TEST(Idx, GzipDetectedByMagicAndConcatenatedMembers) {
-  TempDir dir;
+  TempDir dir("idx");
   const std::vector<uint8_t> plain = idx_bytes({2, 3}, counting(6));
   // A gzipped file without .gz in its name is still recognized by its magic bytes.
   write_bytes(dir.file("renamed"), gzip_bytes(plain));
@@ -130,7 +118,7 @@ TEST(Idx, GzipDetectedByMagicAndConcatenatedMembers) {
 }
 
 TEST(Idx, MalformedFilesAreRejectedWithTheReason) {
-  TempDir dir;
+  TempDir dir("idx");
   struct Case {
     const char* name;
     std::vector<uint8_t> bytes;
@@ -169,7 +157,7 @@ TEST(Idx, MalformedFilesAreRejectedWithTheReason) {
 }
 
 TEST(Idx, BrokenGzipIsRejected) {
-  TempDir dir;
+  TempDir dir("idx");
   // Not gzip at all, in a file named .gz.
   write_bytes(dir.file("garbage.gz"), {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '!'});
   expect_rejected(dir.file("garbage.gz"), "not valid gzip data");
@@ -190,7 +178,7 @@ TEST(Idx, BrokenGzipIsRejected) {
 }
 
 TEST(Idx, EveryTruncationThrowsNeverCrashes) {
-  TempDir dir;
+  TempDir dir("idx");
   const std::vector<uint8_t> good = idx_bytes({2, 3}, counting(6));
   ASSERT_NO_THROW(parse_idx(good, "good"));
   for (size_t len = 0; len < good.size(); ++len) {
@@ -216,12 +204,12 @@ TEST(Idx, ParseNamesItsSource) {
 }
 
 TEST(Idx, MissingFileNamesThePath) {
-  TempDir dir;
+  TempDir dir("idx");
   expect_rejected(dir.file("nowhere.idx"), "cannot open");
 }
 
 TEST(Idx, WriteRejectsInconsistentArrays) {
-  TempDir dir;
+  TempDir dir("idx");
   const std::string path = dir.file("w.idx");
   IdxArray wrong_size{{2, 3}, counting(5)};
   EXPECT_THROW(write_idx(path, wrong_size), std::runtime_error);

@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/common/temp_dir.h"
 #include "data/image.h"
 
 // stb_image decodes the PNG files we write (an independent decoder, not our encoder run backwards).
@@ -22,19 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "latentlab-test-image-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -112,7 +101,7 @@ TEST(MakeGrid, RejectsWhatItCannotDraw) {
 }
 
 TEST(SavePng, WritesAPngThatDecodesBack) {
-  TempDir dir;
+  TempDir dir("image");
   for (const int64_t channels : {1, 3}) {
     Image img;
     img.width = 5;
@@ -140,7 +129,7 @@ TEST(SavePng, WritesAPngThatDecodesBack) {
 }
 
 TEST(SavePng, GridToFileAndErrorsNameThePath) {
-  TempDir dir;
+  TempDir dir("image");
   const Image grid = make_grid(Tensor::full({10, 1, 28, 28}, 0.5f), 4);
   EXPECT_EQ(grid.width, 4 * 30 + 2);
   EXPECT_EQ(grid.height, 3 * 30 + 2);
