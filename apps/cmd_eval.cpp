@@ -8,7 +8,6 @@
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
-#include "data/loader.h"
 
 namespace ll::app {
 
@@ -32,21 +31,10 @@ void run_eval(const EvalOptions& o) {
                                 std::to_string(test.width) + " images; the model takes " + std::to_string(c.channels) +
                                 "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
   }
-  model.eval();
-  data::DataLoader loader(test, {.batch_size = o.batch_size, .shuffle = false, .drop_last = false, .scale = data::Scale::Unit, .seed = 0});
   Generator noise(o.seed);
-  double recon = 0, kl = 0;
-  int64_t n = 0;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) {
-    const models::VaeLoss l = models::eval_batch(model, batch->images, noise);
-    recon += l.recon_sum;
-    kl += l.kl_sum;
-    n += l.n;
-  }
-  const double dn = static_cast<double>(n);
-  nlohmann::json line{{"model", c.describe()},          {"data", data_name},      {"images", n},
-                      {"test_loss", (recon + c.beta * kl) / dn}, {"recon", recon / dn}, {"kl", kl / dn},
+  const DatasetLoss t = evaluate_dataset(model, test, o.batch_size, noise);
+  nlohmann::json line{{"model", c.describe()},          {"data", data_name},      {"images", t.n},
+                      {"test_loss", t.loss_per_image(c.beta)}, {"recon", t.recon_per_image()}, {"kl", t.kl_per_image()},
                       {"epoch", run.metadata["epoch"]}, {"seed", o.seed}};
   std::cout << line.dump() << "\n";
 }

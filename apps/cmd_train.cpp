@@ -68,30 +68,6 @@ void truncate_dataset(data::Dataset& d, int64_t limit) {
   if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
 }
 
-// Sums over a data set; the loss is recon + beta * kl.
-struct EpochTotals {
-  double recon = 0, kl = 0;
-  int64_t n = 0;
-  void add(const models::VaeLoss& l) {
-    recon += l.recon_sum;
-    kl += l.kl_sum;
-    n += l.n;
-  }
-};
-
-// Loss per image over a data set, in order, with the test noise stream restarted (the same noise
-// every epoch, so test losses of different epochs compare models, not draws).
-EpochTotals evaluate(Autoencoder& model, const data::Dataset& d, int64_t batch_size, uint64_t seed, Device device) {
-  data::DataLoader loader(d, {.batch_size = batch_size, .shuffle = false, .drop_last = false, .scale = data::Scale::Unit, .seed = seed});
-  Generator noise(seed, kTestNoise);
-  model.eval();
-  EpochTotals t;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) t.add(models::eval_batch(model, batch->images.to(device), noise));
-  model.train();
-  return t;
-}
-
 void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& dir, int64_t epoch, uint64_t seed,
                     Device device) {
   NoGradGuard no_grad;
@@ -226,8 +202,11 @@ void run_train(const TrainOptions& o) {
       }
     }
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const EpochTotals te = evaluate(*model, test, o.batch_size, o.seed, device);
-    const double test_loss = (te.recon + model->config().beta * te.kl) / static_cast<double>(te.n);
+    // The test noise stream restarts every epoch: test losses of different epochs compare models,
+    // not draws.
+    Generator test_noise(o.seed, kTestNoise);
+    const DatasetLoss te = evaluate_dataset(*model, test, o.batch_size, test_noise, device);
+    const double test_loss = te.loss_per_image(model->config().beta);
 
     // Save: optimizer first, then the model (both stamped with the epoch; --resume checks they agree).
     const std::string epoch_str = std::to_string(epoch + 1);
@@ -249,15 +228,15 @@ void run_train(const TrainOptions& o) {
                         {"train_recon", recon_sum / n},
                         {"train_kl", kl_sum / n},
                         {"test_loss", test_loss},
-                        {"recon", te.recon / static_cast<double>(te.n)},
-                        {"kl", te.kl / static_cast<double>(te.n)},
+                        {"recon", te.recon_per_image()},
+                        {"kl", te.kl_per_image()},
                         {"epoch_s", epoch_s},
                         {"img_per_s", n / train_s}};
     append_metrics_line(o.out, line.dump());
     if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
     std::fprintf(stderr, "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / n, test_loss,
-                 te.recon / static_cast<double>(te.n), te.kl / static_cast<double>(te.n), n / train_s, epoch_s);
+                 te.recon_per_image(), te.kl_per_image(), n / train_s, epoch_s);
   }
   std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch"
             << o.epochs << ".png and recon.png in " << o.out << "\n";

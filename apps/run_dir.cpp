@@ -1,5 +1,7 @@
 #include "apps/run_dir.h"
 
+#include "data/loader.h"
+
 #include <unistd.h>
 
 #include <cstdio>
@@ -42,6 +44,24 @@ LoadedRun load_run(const std::string& dir) {
     throw std::runtime_error(path + ": " + e.what());
   }
   return run;
+}
+
+DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& dataset, int64_t batch_size,
+                             Generator& noise, Device device) {
+  data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = false, .drop_last = false,
+                                    .scale = data::Scale::Unit, .seed = 0});
+  const bool was_training = model.is_training();
+  model.eval();
+  DatasetLoss t;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    const models::VaeLoss l = models::eval_batch(model, batch->images.to(device), noise);
+    t.recon += l.recon_sum;
+    t.kl += l.kl_sum;
+    t.n += l.n;
+  }
+  model.train(was_training);
+  return t;
 }
 
 void write_file_atomic(const std::string& path, const std::string& text) {
