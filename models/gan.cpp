@@ -1,0 +1,198 @@
+#include "models/gan.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/nn/init.h"
+#include "engine/ops/ops.h"
+
+namespace ll::models {
+
+using nn::BatchNorm2d;
+using nn::Conv2d;
+using nn::ConvTranspose2d;
+using nn::LeakyReLU;
+using nn::ReLU;
+using nn::Sequential;
+using nn::Tanh;
+
+const char* gan_arch_name(GanArch a) {
+  switch (a) {
+    case GanArch::DCGAN64: return "dcgan64";
+    case GanArch::DCGAN28: return "dcgan28";
+    case GanArch::CGAN28: return "cgan28";
+  }
+  return "?";
+}
+
+void GanConfig::validate() const {
+  auto need = [](bool ok, const std::string& what) {
+    if (!ok) throw std::invalid_argument(what);
+  };
+  need(channels == 1 || channels == 3, "channels must be 1 or 3, got " + std::to_string(channels));
+  need(nz > 0 && ngf > 0 && ndf > 0, "nz, ngf and ndf must be positive");
+  need(!conditional() || (num_classes >= 2 && num_classes <= 1000), "num_classes must be in 2..1000");
+}
+
+namespace {
+// Layers without bias (BatchNorm follows each convolution), as in pytorch/examples dcgan.
+std::shared_ptr<Layer> convt(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, Generator& init) {
+  return std::make_shared<ConvTranspose2d>(in, out, Pair{k, k}, init, Pair{s, s}, Pair{p, p}, Pair{0, 0}, false);
+}
+std::shared_ptr<Layer> conv(int64_t in, int64_t out, int64_t k, int64_t s, int64_t p, Generator& init) {
+  return std::make_shared<Conv2d>(in, out, Pair{k, k}, init, Pair{s, s}, Pair{p, p}, false);
+}
+std::shared_ptr<Layer> lrelu() { return std::make_shared<LeakyReLU>(0.2f); }
+}  // namespace
+
+// ---- generator --------------------------------------------------------------------------------
+
+GanGenerator::GanGenerator(const GanConfig& config, Generator& init) : config_(config) {
+  config_.validate();
+  const int64_t g = config_.ngf, C = config_.channels;
+  int64_t in = config_.nz;
+  if (config_.conditional()) {
+    label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(config_.num_classes, config_.num_classes, init));
+    in += config_.num_classes;
+  }
+  if (config_.arch == GanArch::DCGAN64) {
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        convt(in, 8 * g, 4, 1, 0, init), BatchNorm2d(8 * g), std::make_shared<ReLU>(),      // (8g, 4, 4)
+        convt(8 * g, 4 * g, 4, 2, 1, init), BatchNorm2d(4 * g), std::make_shared<ReLU>(),   // (4g, 8, 8)
+        convt(4 * g, 2 * g, 4, 2, 1, init), BatchNorm2d(2 * g), std::make_shared<ReLU>(),   // (2g, 16, 16)
+        convt(2 * g, g, 4, 2, 1, init), BatchNorm2d(g), std::make_shared<ReLU>(),           // (g, 32, 32)
+        convt(g, C, 4, 2, 1, init), std::make_shared<Tanh>()}));                           // (C, 64, 64)
+  } else {
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        convt(in, 2 * g, 7, 1, 0, init), BatchNorm2d(2 * g), std::make_shared<ReLU>(),      // (2g, 7, 7)
+        convt(2 * g, g, 4, 2, 1, init), BatchNorm2d(g), std::make_shared<ReLU>(),           // (g, 14, 14)
+        convt(g, C, 4, 2, 1, init), std::make_shared<Tanh>()}));                           // (C, 28, 28)
+  }
+  dcgan_init(*this, init);
+}
+
+Tensor GanGenerator::forward(const Tensor& z, const std::vector<int32_t>& labels) {
+  check_arg(z.dim() == 2 && z.size(1) == config_.nz, "GanGenerator",
+            "expects noise (N, " + std::to_string(config_.nz) + "), got " + z.str());
+  Tensor h = z;
+  if (config_.conditional()) {
+    check_arg(static_cast<int64_t>(labels.size()) == z.size(0), "GanGenerator",
+              std::to_string(labels.size()) + " labels for " + std::to_string(z.size(0)) + " codes");
+    h = cat({z, label_emb_->forward(labels)}, 1);
+  } else {
+    check_arg(labels.empty(), "GanGenerator", "labels given to an unconditional generator");
+  }
+  return main_->forward(h.reshape({h.size(0), h.size(1), 1, 1}));
+}
+
+// ---- discriminator ----------------------------------------------------------------------------
+
+GanDiscriminator::GanDiscriminator(const GanConfig& config, Generator& init) : config_(config) {
+  config_.validate();
+  const int64_t d = config_.ndf, S = config_.image_size();
+  int64_t C = config_.channels;
+  if (config_.conditional()) {
+    label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(config_.num_classes, S * S, init));
+    C += 1;  // the label as one more image channel
+  }
+  if (config_.arch == GanArch::DCGAN64) {
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        conv(C, d, 4, 2, 1, init), lrelu(),                                   // (d, 32, 32)
+        conv(d, 2 * d, 4, 2, 1, init), BatchNorm2d(2 * d), lrelu(),           // (2d, 16, 16)
+        conv(2 * d, 4 * d, 4, 2, 1, init), BatchNorm2d(4 * d), lrelu(),       // (4d, 8, 8)
+        conv(4 * d, 8 * d, 4, 2, 1, init), BatchNorm2d(8 * d), lrelu(),       // (8d, 4, 4)
+        conv(8 * d, 1, 4, 1, 0, init)}));                                     // (1, 1, 1): the logit
+  } else {
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        conv(C, d, 4, 2, 1, init), lrelu(),                                   // (d, 14, 14)
+        conv(d, 2 * d, 4, 2, 1, init), BatchNorm2d(2 * d), lrelu(),           // (2d, 7, 7)
+        conv(2 * d, 1, 7, 1, 0, init)}));                                     // (1, 1, 1)
+  }
+  dcgan_init(*this, init);
+}
+
+Tensor GanDiscriminator::forward(const Tensor& x, const std::vector<int32_t>& labels) {
+  const int64_t S = config_.image_size();
+  check_arg(x.dim() == 4 && x.size(1) == config_.channels && x.size(2) == S && x.size(3) == S, "GanDiscriminator",
+            "expects images (N, " + std::to_string(config_.channels) + ", " + std::to_string(S) + ", " +
+                std::to_string(S) + "), got " + x.str());
+  Tensor h = x;
+  if (config_.conditional()) {
+    check_arg(static_cast<int64_t>(labels.size()) == x.size(0), "GanDiscriminator",
+              std::to_string(labels.size()) + " labels for " + std::to_string(x.size(0)) + " images");
+    h = cat({x, label_emb_->forward(labels).reshape({x.size(0), 1, S, S})}, 1);
+  } else {
+    check_arg(labels.empty(), "GanDiscriminator", "labels given to an unconditional discriminator");
+  }
+  return main_->forward(h).reshape({x.size(0)});
+}
+
+// ---- initialization and training step -----------------------------------------------------------
+
+void dcgan_init(Module& m, Generator& gen) {
+  // pytorch/examples dcgan weights_init: Conv* weights ~ N(0, 0.02); BatchNorm weights ~ N(1, 0.02),
+  // biases 0. Embeddings keep their N(0, 1).
+  for (auto& [name, child] : m.children()) {
+    if (auto* c = dynamic_cast<Conv2d*>(child.get())) {
+      init::normal_(c->weight, 0.0f, 0.02f, gen);
+    } else if (auto* t = dynamic_cast<ConvTranspose2d*>(child.get())) {
+      init::normal_(t->weight, 0.0f, 0.02f, gen);
+    } else if (auto* b = dynamic_cast<nn::BatchNorm*>(child.get())) {
+      if (b->weight.defined()) {
+        init::normal_(b->weight, 1.0f, 0.02f, gen);
+        b->bias.zero_();
+      }
+    }
+    dcgan_init(*child, gen);
+  }
+}
+
+namespace {
+double mean_sigmoid(const Tensor& logits) {
+  double s = 0;
+  for (float v : logits.to_vector()) s += 1.0 / (1.0 + std::exp(-static_cast<double>(v)));
+  return s / static_cast<double>(logits.numel());
+}
+int64_t count_positive(const Tensor& logits, bool positive) {
+  int64_t n = 0;
+  for (float v : logits.to_vector()) n += (v > 0.0f) == positive;
+  return n;
+}
+}  // namespace
+
+GanStepResult gan_train_step(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g, optim::Optimizer& opt_d,
+                             const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z) {
+  const int64_t n = real.size(0);
+  const Tensor ones = Tensor::ones({n}, real.device()), zeros = Tensor::zeros({n}, real.device());
+  GanStepResult r;
+
+  // (1) D: maximize log D(x) + log(1 - D(G(z))), as two backward passes into the same gradients.
+  opt_d.zero_grad();
+  const Tensor out_real = d.forward(real, labels);
+  const Tensor loss_real = bce_with_logits(out_real, ones);
+  loss_real.backward();
+  const Tensor fake = g.forward(z, labels);
+  const Tensor out_fake = d.forward(fake.detach(), labels);  // no gradient reaches G here
+  const Tensor loss_fake = bce_with_logits(out_fake, zeros);
+  loss_fake.backward();
+  opt_d.step();
+
+  // (2) G: maximize log D(G(z)) through the updated D.
+  opt_g.zero_grad();
+  const Tensor out = d.forward(fake, labels);
+  const Tensor loss_g = bce_with_logits(out, ones);
+  loss_g.backward();
+  opt_g.step();
+
+  r.loss_d = static_cast<double>(loss_real.item()) + loss_fake.item();
+  r.loss_g = loss_g.item();
+  r.d_real = mean_sigmoid(out_real);
+  r.d_fake = mean_sigmoid(out_fake);
+  r.d_fake_after = mean_sigmoid(out);
+  r.d_accuracy = static_cast<double>(count_positive(out_real, true) + count_positive(out_fake, false)) /
+                 static_cast<double>(2 * n);
+  return r;
+}
+
+}  // namespace ll::models

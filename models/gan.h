@@ -1,0 +1,91 @@
+// gan.h: generative adversarial networks (Goodfellow et al. 2014) with the DCGAN architecture
+// (Radford, Metz & Chintala 2016).
+//
+//   dcgan64  pytorch/examples dcgan exactly (ngf = ndf = 64, nz = 100), with its parameter names
+//            (main.0.weight, ...) so checkpoints load 1:1 into the same model in PyTorch:
+//     G  z (N, nz, 1, 1) -> ConvT(nz, 8g, 4, 1, 0) BN ReLU -> ConvT(8g, 4g, 4, 2, 1) BN ReLU
+//        -> ConvT(4g, 2g, 4, 2, 1) BN ReLU -> ConvT(2g, g, 4, 2, 1) BN ReLU -> ConvT(g, C, 4, 2, 1) Tanh
+//        = (N, C, 64, 64) in [-1, 1]
+//     D  x -> Conv(C, d, 4, 2, 1) LReLU(0.2) -> Conv(d, 2d, 4, 2, 1) BN LReLU -> Conv(2d, 4d, 4, 2, 1) BN LReLU
+//        -> Conv(4d, 8d, 4, 2, 1) BN LReLU -> Conv(8d, 1, 4, 1, 0) = one logit per image
+//   dcgan28  the same design sized for 28 x 28 (Fashion-MNIST):
+//     G  z -> ConvT(nz, 2g, 7, 1, 0) BN ReLU -> ConvT(2g, g, 4, 2, 1) BN ReLU -> ConvT(g, C, 4, 2, 1) Tanh
+//     D  x -> Conv(C, d, 4, 2, 1) LReLU(0.2) -> Conv(d, 2d, 4, 2, 1) BN LReLU -> Conv(2d, 1, 7, 1, 0)
+//   cgan28   a conditional dcgan28 (Mirza & Osindero 2014): G sees z concatenated with a learned
+//            embedding of the class (label_emb, num_classes x num_classes); D sees the image with one more
+//            channel, a learned embedding of the class shaped as an image (label_emb, num_classes x H*W).
+//
+// Convolutions have no bias (BatchNorm follows them), as in pytorch/examples. Initialization is
+// DCGAN's: conv weights ~ N(0, 0.02), BatchNorm weights ~ N(1, 0.02) and biases 0.
+// D ends in a logit, not a sigmoid: the loss is BCE-with-logits, the stable form of the paper's
+// BCE(sigmoid(.)) (its value and gradients are the same).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/nn/layers.h"
+#include "engine/optim/optimizer.h"
+#include "engine/rng.h"
+
+namespace ll::models {
+
+enum class GanArch { DCGAN64, DCGAN28, CGAN28 };
+const char* gan_arch_name(GanArch a);  // "dcgan64", "dcgan28", "cgan28"
+
+struct GanConfig {
+  GanArch arch = GanArch::DCGAN28;
+  int64_t channels = 1;
+  int64_t nz = 100;
+  int64_t ngf = 64, ndf = 64;
+  int64_t num_classes = 10;  // cgan28 only
+  int64_t image_size() const { return arch == GanArch::DCGAN64 ? 64 : 28; }
+  bool conditional() const { return arch == GanArch::CGAN28; }
+  void validate() const;
+};
+
+class GanGenerator : public Module {  // (ll::Generator is the random-number generator)
+ public:
+  GanGenerator(const GanConfig& config, Generator& init);
+  // z (N, nz) -> images (N, C, S, S) in [-1, 1]; labels (N) for the conditional model, else empty.
+  Tensor forward(const Tensor& z, const std::vector<int32_t>& labels = {});
+  const GanConfig& config() const { return config_; }
+
+ private:
+  GanConfig config_;
+  std::shared_ptr<nn::Embedding> label_emb_;
+  std::shared_ptr<nn::Sequential> main_;
+};
+
+class GanDiscriminator : public Module {
+ public:
+  GanDiscriminator(const GanConfig& config, Generator& init);
+  // images (N, C, S, S) -> logits (N); labels (N) for the conditional model, else empty.
+  Tensor forward(const Tensor& x, const std::vector<int32_t>& labels = {});
+  const GanConfig& config() const { return config_; }
+
+ private:
+  GanConfig config_;
+  std::shared_ptr<nn::Embedding> label_emb_;
+  std::shared_ptr<nn::Sequential> main_;
+};
+
+// DCGAN's weight initialization over every Conv2d, ConvTranspose2d and BatchNorm inside `m`.
+void dcgan_init(Module& m, Generator& gen);
+
+struct GanStepResult {
+  double loss_d = 0, loss_g = 0;  // per image (the BCE means)
+  double d_real = 0;              // mean D(x) = sigmoid(logit) on real images, before the D step
+  double d_fake = 0;              // mean D(G(z)) before the D step
+  double d_fake_after = 0;        // mean D(G(z)) during the G step (after D's update)
+  double d_accuracy = 0;          // fraction of real and fake images D classifies right (logit > 0 for real)
+};
+
+// One step of the pytorch/examples recipe: D on real (target 1) and on G(z).detach() (target 0),
+// two backward passes accumulated, D's optimizer steps; then G through the updated D (target 1,
+// the non-saturating loss of Goodfellow et al. 2014), G's optimizer steps. `real` is in [-1, 1].
+GanStepResult gan_train_step(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g, optim::Optimizer& opt_d,
+                             const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z);
+
+}  // namespace ll::models

@@ -1,0 +1,122 @@
+// test_gan.cpp: the DCGAN generator and discriminator: PyTorch names and shapes, DCGAN's
+// initialization, the conditional model, and a training step that moves the discriminator.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/ops/ops.h"
+#include "models/gan.h"
+
+namespace ll::models {
+namespace {
+
+std::vector<std::string> names(const Module& m) {
+  std::vector<std::string> out;
+  for (auto& [n, t] : m.state_dict()) out.push_back(n);
+  return out;
+}
+
+double stddev(const Tensor& t, double mean) {
+  double s = 0;
+  const auto v = t.to_vector();
+  for (float x : v) s += (x - mean) * (x - mean);
+  return std::sqrt(s / static_cast<double>(v.size()));
+}
+
+TEST(Gan, Dcgan64MatchesPytorchExamples) {
+  GanConfig c;
+  c.arch = GanArch::DCGAN64;
+  c.channels = 3;
+  Generator init(0);
+  GanGenerator g(c, init);
+  GanDiscriminator d(c, init);
+  const auto sd = g.state_dict();
+  // pytorch/examples dcgan: netG.main.{0,3,6,9,12} ConvTranspose2d without bias, BatchNorm at 1,4,7,10.
+  EXPECT_EQ(sd.at("main.0.weight").shape(), (Shape{100, 512, 4, 4}));
+  EXPECT_EQ(sd.at("main.1.running_var").shape(), (Shape{512}));
+  EXPECT_EQ(sd.at("main.12.weight").shape(), (Shape{64, 3, 4, 4}));
+  EXPECT_EQ(sd.count("main.0.bias"), 0u);
+  EXPECT_EQ(g.num_parameters(), 3576704);  // pytorch/examples' netG with nc = 3
+  const auto dd = d.state_dict();
+  EXPECT_EQ(dd.at("main.0.weight").shape(), (Shape{64, 3, 4, 4}));
+  EXPECT_EQ(dd.at("main.2.weight").shape(), (Shape{128, 64, 4, 4}));
+  EXPECT_EQ(dd.at("main.11.weight").shape(), (Shape{1, 512, 4, 4}));
+  EXPECT_EQ(d.num_parameters(), 2765568);  // pytorch/examples' netD with nc = 3
+  (void)names;
+
+  Generator noise(1);
+  NoGradGuard no_grad;
+  const Tensor img = g.forward(randn({2, 100}, noise));
+  EXPECT_EQ(img.shape(), (Shape{2, 3, 64, 64}));
+  for (float v : img.to_vector()) ASSERT_TRUE(v >= -1.0f && v <= 1.0f);
+  EXPECT_EQ(d.forward(img).shape(), (Shape{2}));
+}
+
+TEST(Gan, DcganInitialization) {
+  GanConfig c;  // dcgan28
+  Generator init(3);
+  GanGenerator g(c, init);
+  const auto sd = g.state_dict();
+  EXPECT_NEAR(stddev(sd.at("main.0.weight"), 0.0), 0.02, 0.001);
+  EXPECT_NEAR(stddev(sd.at("main.1.weight"), 1.0), 0.02, 0.005);  // BatchNorm weight ~ N(1, 0.02)
+  for (float v : sd.at("main.1.bias").to_vector()) EXPECT_EQ(v, 0.0f);
+}
+
+TEST(Gan, Dcgan28AndConditionalShapes) {
+  for (GanArch arch : {GanArch::DCGAN28, GanArch::CGAN28}) {
+    GanConfig c;
+    c.arch = arch;
+    c.ngf = c.ndf = 8;
+    Generator init(4), noise(5);
+    GanGenerator g(c, init);
+    GanDiscriminator d(c, init);
+    const std::vector<int32_t> labels = c.conditional() ? std::vector<int32_t>{0, 3, 9} : std::vector<int32_t>{};
+    const Tensor img = g.forward(randn({3, 100}, noise), labels);
+    EXPECT_EQ(img.shape(), (Shape{3, 1, 28, 28})) << gan_arch_name(arch);
+    EXPECT_EQ(d.forward(img, labels).shape(), (Shape{3})) << gan_arch_name(arch);
+    if (c.conditional()) {
+      EXPECT_EQ(g.state_dict().at("label_emb.weight").shape(), (Shape{10, 10}));
+      EXPECT_EQ(d.state_dict().at("label_emb.weight").shape(), (Shape{10, 28 * 28}));
+      EXPECT_THROW(g.forward(randn({3, 100}, noise)), std::invalid_argument);  // labels missing
+      // The label changes the image: the same z with two classes.
+      NoGradGuard no_grad;
+      const Tensor z = randn({1, 100}, noise);
+      EXPECT_NE(g.forward(z, {1}).to_vector(), g.forward(z, {2}).to_vector());
+    } else {
+      EXPECT_THROW(g.forward(randn({3, 100}, noise), {1, 2, 3}), std::invalid_argument);
+    }
+  }
+}
+
+// The discriminator learns to tell a fixed family of real images from the generator's early
+// output: its accuracy moves off 50% within a few steps, and the D step does not move G.
+TEST(Gan, TrainingStepMovesTheDiscriminator) {
+  GanConfig c;
+  c.ngf = c.ndf = 8;
+  Generator init(6), noise(7), data(8);
+  GanGenerator g(c, init);
+  GanDiscriminator d(c, init);
+  optim::Adam opt_g(g.parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999});
+  // A faster D than DCGAN's 2e-4, so that a few steps show it learning.
+  optim::Adam opt_d(d.parameters(), {.lr = 2e-3, .beta1 = 0.5, .beta2 = 0.999});
+  // Real images: bright horizontal bars on a dark background, in [-1, 1].
+  std::vector<float> v(16 * 28 * 28, -1.0f);
+  for (int n = 0; n < 16; ++n)
+    for (int y = 10 + n % 8; y < 14 + n % 8; ++y)
+      for (int x = 2; x < 26; ++x) v[static_cast<size_t>(n * 784 + y * 28 + x)] = 1.0f;
+  const Tensor real = Tensor::from_vector(v, {16, 1, 28, 28});
+  GanStepResult first, last;
+  for (int step = 0; step < 10; ++step) {
+    const GanStepResult r = gan_train_step(g, d, opt_g, opt_d, real, {}, randn({16, 100}, noise));
+    if (step == 0) first = r;
+    last = r;
+    ASSERT_TRUE(std::isfinite(r.loss_d) && std::isfinite(r.loss_g));
+  }
+  EXPECT_GT(last.d_accuracy, 0.8) << "first step accuracy " << first.d_accuracy;
+  EXPECT_GT(last.d_real, last.d_fake);
+}
+
+}  // namespace
+}  // namespace ll::models
