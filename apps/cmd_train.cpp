@@ -15,6 +15,7 @@
 
 #include "apps/commands.h"
 #include "apps/run_dir.h"
+#include "apps/train_gan.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -48,6 +49,9 @@ struct TrainOptions {
   bool resume = false;
   int64_t limit = 0;
   int64_t test_limit = 0;
+  // GANs (apps/train_gan.h)
+  double beta1 = 0.5;
+  int64_t nz = 100, ngf = 64, ndf = 64;
 };
 
 // The streams of one run: each use of randomness has its own Philox subsequence of the run's seed.
@@ -246,14 +250,15 @@ void run_train(const TrainOptions& o) {
 
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
-  CLI::App* cmd = app.add_subcommand("train", "train an autoencoder or a (beta-)VAE and write a run directory");
-  cmd->add_option("model", o->model, "what to train: ae or vae")->required()->check(CLI::IsMember({"ae", "vae"}));
+  CLI::App* cmd = app.add_subcommand("train", "train an autoencoder, a (beta-)VAE or a GAN and write a run directory");
+  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan or cgan (conditional)")
+      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "cgan"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
   cmd->add_option("--data", o->data, "fashion-mnist, mnist, or a folder of IDX files")->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "images per step")->capture_default_str();
-  cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();
+  cmd->add_option("--lr", o->lr, "Adam learning rate (GANs: 2e-4 unless given)")->capture_default_str();
   cmd->add_option("--latent-dim", o->latent_dim, "latent dimensions")->capture_default_str();
   cmd->add_option("--hidden", o->hidden, "hidden units of the MLP")->capture_default_str();
   cmd->add_option("--conv-channels", o->conv_channels, "base channels of the conv net")->capture_default_str();
@@ -266,7 +271,32 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--resume", o->resume, "continue the run in --out from its last completed epoch");
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
-  cmd->callback([o] { run_train(*o); });
+  cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
+  cmd->add_option("--ngf", o->ngf, "GAN: generator width")->capture_default_str();
+  cmd->add_option("--ndf", o->ndf, "GAN: discriminator width")->capture_default_str();
+  cmd->add_option("--beta1", o->beta1, "GAN: Adam's beta1 (DCGAN: 0.5)")->capture_default_str();
+  cmd->callback([o, cmd] {
+    if (o->model == "ae" || o->model == "vae") {
+      run_train(*o);
+      return;
+    }
+    GanTrainOptions g;
+    g.model = o->model;
+    g.data = o->data;
+    g.epochs = o->epochs;
+    g.batch_size = o->batch_size;
+    if (cmd->count("--lr") > 0) g.lr = o->lr;  // else DCGAN's 2e-4
+    g.beta1 = o->beta1;
+    g.nz = o->nz;
+    g.ngf = o->ngf;
+    g.ndf = o->ndf;
+    g.device = o->device;
+    g.seed = o->seed;
+    g.out = o->out;
+    g.resume = o->resume;
+    g.limit = o->limit;
+    run_train_gan(g);
+  });
 }
 
 }  // namespace ll::app

@@ -1,0 +1,191 @@
+#include "apps/train_gan.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "apps/run_dir.h"
+#include "data/dataset.h"
+#include "data/image.h"
+#include "data/loader.h"
+#include "engine/autograd.h"
+#include "engine/checkpoint.h"
+#include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
+#include "models/gan.h"
+
+namespace ll::app {
+
+namespace fs = std::filesystem;
+using models::GanConfig;
+
+namespace {
+
+enum Stream : uint64_t { kInit = 0, kNoise = 1, kFixedNoise = 2 };
+
+std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
+
+std::string config_json(const GanConfig& c) {
+  return nlohmann::json{{"model", "gan"}, {"arch", models::gan_arch_name(c.arch)}, {"channels", c.channels},
+                        {"nz", c.nz},     {"ngf", c.ngf},                         {"ndf", c.ndf},
+                        {"num_classes", c.num_classes}}
+      .dump();
+}
+
+// The first `limit` images (0: all).
+void truncate_dataset(data::Dataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.n) return;
+  d.n = limit;
+  d.images.resize(static_cast<size_t>(limit * d.image_size()));
+  if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
+}
+
+}  // namespace
+
+void run_train_gan(const GanTrainOptions& o) {
+  if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
+  if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
+  if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
+  const Device device = parse_device(o.device);
+  data::Dataset train = data::load_dataset(o.data, data::Split::Train);
+  truncate_dataset(train, o.limit);
+
+  GanConfig c;
+  c.arch = o.model == "cgan" ? models::GanArch::CGAN28 : models::GanArch::DCGAN28;
+  if (o.model == "dcgan" && train.height == 64 && train.width == 64) c.arch = models::GanArch::DCGAN64;
+  c.channels = train.channels;
+  c.nz = o.nz;
+  c.ngf = o.ngf;
+  c.ndf = o.ndf;
+  c.validate();
+  if (train.height != c.image_size() || train.width != c.image_size()) {
+    throw std::invalid_argument(o.data + " has " + std::to_string(train.height) + "x" + std::to_string(train.width) +
+                                " images; " + o.model + " trains on 28x28 (and dcgan on 64x64)");
+  }
+  if (c.conditional()) {
+    if (train.labels.empty()) throw std::invalid_argument("cgan needs class labels; " + o.data + " has none");
+    c.num_classes = 10;
+    for (int32_t l : train.labels) c.num_classes = std::max<int64_t>(c.num_classes, l + 1);
+  }
+
+  fs::create_directories(o.out);
+  Generator init(o.seed, kInit);
+  models::GanGenerator g(c, init);
+  models::GanDiscriminator d(c, init);
+  int64_t start_epoch = 0;
+  uint64_t noise_offset = 0;
+  if (o.resume) {
+    Metadata meta = load_module(path_in(o.out, "generator.safetensors"), g);
+    if (meta["config"] != config_json(c)) {
+      throw std::invalid_argument("--resume: " + o.out + " holds another GAN (" + meta["config"] + ")");
+    }
+    load_module(path_in(o.out, "discriminator.safetensors"), d);
+    start_epoch = std::stoll(meta.at("epoch"));
+    noise_offset = std::stoull(meta.at("noise_offset"));
+  } else if (fs::exists(path_in(o.out, "generator.safetensors"))) {
+    throw std::invalid_argument(o.out + " already holds a trained GAN: pass --resume to continue it, or choose another --out");
+  }
+  g.to(device);
+  d.to(device);
+  optim::Adam opt_g(g.parameters(), {.lr = o.lr, .beta1 = o.beta1, .beta2 = 0.999});
+  optim::Adam opt_d(d.parameters(), {.lr = o.lr, .beta1 = o.beta1, .beta2 = 0.999});
+  if (o.resume) {
+    Metadata mg, md;
+    opt_g.load_state_dict(load_tensors(path_in(o.out, "optimizer_g.safetensors"), &mg));
+    opt_d.load_state_dict(load_tensors(path_in(o.out, "optimizer_d.safetensors"), &md));
+    if (mg["epoch"] != std::to_string(start_epoch) || md["epoch"] != std::to_string(start_epoch)) {
+      throw std::runtime_error("--resume: the optimizer files in " + o.out +
+                               " are not from the generator's epoch (the run was stopped while saving)");
+    }
+  }
+  if (start_epoch >= o.epochs) {
+    std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
+    return;
+  }
+
+  // One fixed batch of noise for the pictures; for the conditional GAN, row r of the 8x8 grid is class r.
+  Generator fixed(o.seed, kFixedNoise);
+  const Tensor fixed_z = randn({64, c.nz}, fixed, device);
+  std::vector<int32_t> fixed_labels;
+  if (c.conditional()) {
+    for (int64_t i = 0; i < 64; ++i) fixed_labels.push_back(static_cast<int32_t>((i / 8) % c.num_classes));
+  }
+  Generator noise(o.seed, kNoise);
+  noise.set_offset(noise_offset);
+  data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = true,
+                                  .scale = data::Scale::Symmetric, .seed = o.seed});
+  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
+            << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
+            << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
+
+  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto last_print = t0;
+    loader.start_epoch(epoch);
+    const int64_t steps = loader.batches_per_epoch();
+    models::GanStepResult sum;
+    int64_t step = 0, seen = 0;
+    while (auto batch = loader.next()) {
+      const int64_t n = batch->images.size(0);
+      const Tensor z = randn({n, c.nz}, noise, device);
+      const std::vector<int32_t> labels = c.conditional() ? batch->labels : std::vector<int32_t>{};
+      const models::GanStepResult r = models::gan_train_step(g, d, opt_g, opt_d, batch->images.to(device), labels, z);
+      if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
+        throw std::runtime_error("the GAN losses became non-finite at epoch " + std::to_string(epoch + 1) + " step " +
+                                 std::to_string(step + 1) + ": lower --lr (the last good checkpoint is in " + o.out + ")");
+      }
+      sum.loss_d += r.loss_d;
+      sum.loss_g += r.loss_g;
+      sum.d_real += r.d_real;
+      sum.d_fake += r.d_fake;
+      sum.d_accuracy += r.d_accuracy;
+      ++step;
+      seen += n;
+      const auto now = std::chrono::steady_clock::now();
+      if (tty && (std::chrono::duration<double>(now - last_print).count() > 0.25 || step == steps)) {
+        last_print = now;
+        const double s = std::chrono::duration<double>(now - t0).count();
+        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss D %.3f G %.3f  D(x) %.2f D(G(z)) %.2f  %.0f img/s   ",
+                     static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), static_cast<long long>(step),
+                     static_cast<long long>(steps), r.loss_d, r.loss_g, r.d_real, r.d_fake, seen / std::max(s, 1e-9));
+      }
+    }
+    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const std::string epoch_str = std::to_string(epoch + 1);
+    save_tensors(path_in(o.out, "optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});
+    save_tensors(path_in(o.out, "optimizer_d.safetensors"), opt_d.state_dict(), {{"epoch", epoch_str}});
+    save_module(path_in(o.out, "discriminator.safetensors"), d, {{"config", config_json(c)}, {"epoch", epoch_str}});
+    save_module(path_in(o.out, "generator.safetensors"), g,
+                {{"config", config_json(c)}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
+                 {"noise_offset", std::to_string(noise.offset())}, {"format", "pt"}});
+    {
+      NoGradGuard no_grad;
+      g.eval();
+      const Tensor images = g.forward(fixed_z, fixed_labels).to(Device::CPU);
+      g.train();
+      data::save_png(path_in(o.out, ("samples_epoch" + epoch_str + ".png").c_str()),
+                     data::make_grid(images, 8, 2, 0, -1.0f, 1.0f, 2));
+    }
+    const double k = static_cast<double>(std::max<int64_t>(step, 1));
+    nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
+                        {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
+                        {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
+                        {"img_per_s", static_cast<double>(seen) / train_s}};
+    append_metrics_line(o.out, line.dump());
+    if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+    std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s\n",
+                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), sum.loss_d / k, sum.loss_g / k,
+                 sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s);
+  }
+  std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
+            << o.epochs << ".png in " << o.out << "\n";
+}
+
+}  // namespace ll::app

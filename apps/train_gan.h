@@ -1,0 +1,32 @@
+// train_gan.h: `latentlab train dcgan|cgan`: the GAN half of the train subcommand (cmd_train.cpp
+// parses the flags and calls this).
+//
+// The run directory holds generator.safetensors (metadata: "config" with the GAN's configuration,
+// "epoch", "seed", "noise_offset"), discriminator.safetensors, optimizer_g.safetensors,
+// optimizer_d.safetensors, metrics.jsonl (per epoch: loss_d, loss_g, d_real, d_fake, d_accuracy,
+// epoch_s, img_per_s) and samples_epoch<N>.png: the generator's images for one fixed batch of noise
+// (for cgan, row r shows class r), so the pictures of successive epochs compare.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace ll::app {
+
+struct GanTrainOptions {
+  std::string model;  // dcgan or cgan
+  std::string data = "fashion-mnist";
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  double lr = 2e-4;     // pytorch/examples dcgan
+  double beta1 = 0.5;   // Adam's betas (0.5, 0.999), as DCGAN
+  int64_t nz = 100, ngf = 64, ndf = 64;
+  std::string device = "auto";
+  uint64_t seed = 1;
+  std::string out;
+  bool resume = false;
+  int64_t limit = 0;
+};
+
+void run_train_gan(const GanTrainOptions& options);
+
+}  // namespace ll::app
