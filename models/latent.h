@@ -15,11 +15,13 @@ namespace ll::models {
 // Images of a data set named by a selector:
 //   "idx:3,17,42"  those positions (each checked against the data set's size)
 //   "label:7"      every image of class 7 (needs labels)
-//   "label:7:20"   the first 20 images of class 7
-// Throws std::invalid_argument with the selector and what is wrong.
+//   "label:7:20"   the first 20 images of class 7 (an error if the class has fewer)
+// Indices come back in the order given (idx:) or in data set order (label:). Throws
+// std::invalid_argument with the selector and what is wrong.
 std::vector<int64_t> select_images(const data::Dataset& dataset, const std::string& selector);
 
-// Means of q(z|x) (the codes, for the AE) of the images at `indices`, as (n, D); no graph recorded.
+// Means of q(z|x) (the codes, for the AE) of the images at `indices` (scaled to [0, 1]), as (n, D)
+// on the CPU; no graph recorded. The data set's image size must be the model's.
 Tensor encode_means(Autoencoder& model, const data::Dataset& dataset, const std::vector<int64_t>& indices,
                     int64_t batch_size = 256);
 // Means and log-variances of every image of the data set, in order: (N, D) each (logvar undefined
@@ -32,7 +34,8 @@ Encoded encode_all(Autoencoder& model, const data::Dataset& dataset, int64_t bat
 // Interpolation between codes a and b (each (D)) in `steps` points including both ends, (steps, D).
 // Lerp: (1 - t) a + t b. Slerp (Shoemake 1985; White 2016 for generative models): along the great
 // circle, sin((1 - t) w) / sin w a + sin(t w) / sin w b with w the angle between a and b; falls back
-// to lerp when a and b are (anti)parallel within 1e-6.
+// to lerp when a and b are (anti)parallel, their angle within 1e-6 rad of 0 or pi, or one is zero.
+// The first and last rows are a and b exactly.
 enum class PathMode { Lerp, Slerp };
 Tensor interpolate(const Tensor& a, const Tensor& b, int64_t steps, PathMode mode);
 
@@ -42,7 +45,9 @@ Tensor mean_code(const Tensor& codes);
 // Principal component analysis of rows (n, D): the top k directions (k, D), unit length, by
 // decreasing variance, with their variances, and the projection of the rows onto them (n, k). The
 // covariance is computed in float64 and diagonalized by the Jacobi eigenvalue method (exact enough
-// for D up to a few hundred). Signs are fixed so that each direction's largest component is positive.
+// for D up to a few hundred; D = 512 takes a couple of seconds). The covariance divides by n - 1
+// (numpy.cov); one row gives zero variances. Signs are fixed so that each direction's component
+// of largest magnitude (the first of equals) is positive.
 struct Pca {
   Tensor mean;        // (D)
   Tensor components;  // (k, D)
@@ -52,7 +57,8 @@ struct Pca {
 Pca pca(const Tensor& rows, int64_t k);
 
 // Area under the ROC curve of scores for two groups: the probability that a random positive scores
-// above a random negative (ties count half): the Mann-Whitney statistic.
+// above a random negative (ties count half): the Mann-Whitney statistic, by ranks in O(n log n).
+// Both groups must be non-empty and free of NaN.
 double auroc(const std::vector<double>& positive_scores, const std::vector<double>& negative_scores);
 
 }  // namespace ll::models
