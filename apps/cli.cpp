@@ -13,6 +13,11 @@ int run_cli(int argc, const char* const* argv) {
   add_train_command(app);
   add_sample_command(app);
   add_eval_command(app);
+  add_interpolate_command(app);
+  add_arithmetic_command(app);
+  add_traverse_command(app);
+  add_latent_map_command(app);
+  add_score_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,11 @@ namespace ll::app {
 void add_train_command(CLI::App& app);
 void add_sample_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
+void add_interpolate_command(CLI::App& app);
+void add_arithmetic_command(CLI::App& app);
+void add_traverse_command(CLI::App& app);
+void add_latent_map_command(CLI::App& app);
+void add_score_command(CLI::App& app);
 
 // Parses the command line and runs the chosen subcommand. Returns the exit status: 0, or nonzero
 // after printing one line saying what is wrong (or the usage, for wrong flags).
