@@ -118,37 +118,6 @@ std::string class_name(const data::Dataset& d, int64_t index) {
   return "class " + std::to_string(k);
 }
 
-// The sheet under a title (twice the text size, centered) and plain lines of explanation, on white;
-// the sheet is centered when the text is wider (labeled_sheet's own title would leave it flush left).
-data::Image with_header(const data::Image& sheet, const std::string& title, const std::vector<std::string>& lines) {
-  constexpr int64_t m = 6;
-  const int64_t line_h = data::text_height() + 4;
-  int64_t width = std::max(sheet.width, data::text_width(title, 2) + 2 * m);
-  for (const auto& l : lines) width = std::max(width, data::text_width(l) + 2 * m);
-  const int64_t head_h = m + data::text_height(2) + m + line_h * static_cast<int64_t>(lines.size());
-  data::Image out = data::blank_rgb(width, head_h + sheet.height, {255, 255, 255});
-  data::draw_text(out, (width - data::text_width(title, 2)) / 2, m, title, {0, 0, 0}, 2);
-  int64_t y = m + data::text_height(2) + m;
-  for (const auto& l : lines) {
-    data::draw_text(out, (width - data::text_width(l)) / 2, y, l, {70, 70, 70});
-    y += line_h;
-  }
-  data::paste(out, sheet, (width - sheet.width) / 2, head_h);
-  return out;
-}
-
-// Images (n, C, H, W) in [0, 1] as IDX bytes: (n, H, W) for gray, (n, C, H, W) for color, as
-// `latentlab sample` writes them, so the same scoring tools read both.
-void write_images_idx(const std::string& path, const Tensor& images) {
-  data::IdxArray a;
-  const int64_t n = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
-  a.dims = C == 1 ? std::vector<int64_t>{n, H, W} : std::vector<int64_t>{n, C, H, W};
-  const std::vector<float> v = images.to_vector();
-  a.data.resize(v.size());
-  for (size_t i = 0; i < v.size(); ++i) a.data[i] = static_cast<uint8_t>(std::lround(std::clamp(v[i], 0.0f, 1.0f) * 255.0f));
-  data::write_idx(path, a);
-}
-
 void run_arithmetic(const ArithmeticOptions& o) {
   // Which form: --concept PLUS-MINUS, or --plus and --minus; the images to edit from --to or --base.
   const bool concept_form = !o.concept_spec.empty();
@@ -261,13 +230,13 @@ void run_arithmetic(const ArithmeticOptions& o) {
         std::string("rows: ") + (concept_form ? "" : "the mean code of the base group, then ") + "images of " +
             describe(base, base_idx.size(), base_idx) + (shown < n ? ", the first " + std::to_string(shown) + " shown" : ""),
         "columns: the test image, then its code z + s*v decoded for s = " + o.scales + (columns.size() > scales.size() ? " (and 0: decoded)" : "")};
-    data::save_png(o.out, with_header(sheet, "latent arithmetic: " + plus + " - " + minus + " added to " + base, lines));
+    data::save_png(o.out, data::with_header(sheet, "latent arithmetic: " + plus + " - " + minus + " added to " + base, lines));
   }
   if (!o.out_idx.empty()) {
     // Every base image (not only the rows shown), edited at --idx-scale, in chunks to bound memory.
     std::vector<Tensor> parts;
     for (int64_t i = 0; i < n; i += 1000) parts.push_back(model.generate(shift(Z.slice(i, std::min(n, i + 1000)), o.idx_scale)));
-    write_images_idx(o.out_idx, cat(parts, 0));
+    data::save_images_idx(o.out_idx, cat(parts, 0));
   }
 
   nlohmann::json line{{"form", concept_form ? "concept" : "groups"},

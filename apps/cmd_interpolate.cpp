@@ -95,25 +95,6 @@ data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c)
   return test;
 }
 
-// The sheet under a title (twice the text size, centered) and plain lines of explanation, on white;
-// the sheet is centered when the text is wider (labeled_sheet's own title would leave it flush left).
-data::Image with_header(const data::Image& sheet, const std::string& title, const std::vector<std::string>& lines) {
-  constexpr int64_t m = 6;
-  const int64_t line_h = data::text_height() + 4;
-  int64_t width = std::max(sheet.width, data::text_width(title, 2) + 2 * m);
-  for (const auto& l : lines) width = std::max(width, data::text_width(l) + 2 * m);
-  const int64_t head_h = m + data::text_height(2) + m + line_h * static_cast<int64_t>(lines.size());
-  data::Image out = data::blank_rgb(width, head_h + sheet.height, {255, 255, 255});
-  data::draw_text(out, (width - data::text_width(title, 2)) / 2, m, title, {0, 0, 0}, 2);
-  int64_t y = m + data::text_height(2) + m;
-  for (const auto& l : lines) {
-    data::draw_text(out, (width - data::text_width(l)) / 2, y, l, {70, 70, 70});
-    y += line_h;
-  }
-  data::paste(out, sheet, (width - sheet.width) / 2, head_h);
-  return out;
-}
-
 void run_interpolate(const InterpolateOptions& o) {
   if (o.steps < 2 || o.steps > 64) throw std::invalid_argument("--steps must be in 2..64 (both ends are included), got " + std::to_string(o.steps));
   std::vector<models::PathMode> modes;
@@ -230,7 +211,7 @@ void run_interpolate(const InterpolateOptions& o) {
   if (a.n_images > 0 || b.n_images > 0) lines.push_back("test images: the means of q(z|x) (several: their average); outer columns: the inputs");
   const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(c.height);
   const data::Image sheet = data::labeled_sheet(images, static_cast<int64_t>(col_labels.size()), row_labels, col_labels, "", up);
-  data::save_png(o.out, with_header(sheet, title, lines));
+  data::save_png(o.out, data::with_header(sheet, title, lines));
 
   auto end_json = [&](const Endpoint& e, double norm) {
     nlohmann::json j{{"spec", e.spec}, {"norm", round_to(norm, 4)}};

@@ -37,14 +37,7 @@ void run_sample(const SampleOptions& o) {
   Generator gen(o.seed);
   const Tensor images = model.generate(randn({o.n, model.config().latent_dim}, gen));  // (n, C, H, W) in [0, 1]
   if (idx) {
-    // The training data's shape: (n, H, W) for gray images, (n, C, H, W) for color; bytes 0..255.
-    data::IdxArray a;
-    const auto& c = model.config();
-    a.dims = c.channels == 1 ? std::vector<int64_t>{o.n, c.height, c.width} : std::vector<int64_t>{o.n, c.channels, c.height, c.width};
-    const std::vector<float> v = images.to_vector();
-    a.data.resize(v.size());
-    for (size_t i = 0; i < v.size(); ++i) a.data[i] = static_cast<uint8_t>(std::lround(std::clamp(v[i], 0.0f, 1.0f) * 255.0f));
-    data::write_idx(o.out, a);
+    data::save_images_idx(o.out, images);
   } else {
     data::save_png(o.out, data::make_grid(images, o.nrow, 2, 0, 0.0f, 1.0f, 2));
   }

@@ -130,25 +130,6 @@ std::pair<double, double> parse_range(const std::string& text) {
 
 int64_t auto_upscale(int64_t height) { return std::max<int64_t>(1, (64 + height - 1) / height); }
 
-// The sheet under a title (twice the text size, centered) and plain lines of explanation, on white;
-// the sheet is centered when the text is wider (labeled_sheet's own title would leave it flush left).
-data::Image with_header(const data::Image& sheet, const std::string& title, const std::vector<std::string>& lines) {
-  constexpr int64_t m = 6;
-  const int64_t line_h = data::text_height() + 4;
-  int64_t width = std::max(sheet.width, data::text_width(title, 2) + 2 * m);
-  for (const auto& l : lines) width = std::max(width, data::text_width(l) + 2 * m);
-  const int64_t head_h = m + data::text_height(2) + m + line_h * static_cast<int64_t>(lines.size());
-  data::Image out = data::blank_rgb(width, head_h + sheet.height, {255, 255, 255});
-  data::draw_text(out, (width - data::text_width(title, 2)) / 2, m, title, {0, 0, 0}, 2);
-  int64_t y = m + data::text_height(2) + m;
-  for (const auto& l : lines) {
-    data::draw_text(out, (width - data::text_width(l)) / 2, y, l, {70, 70, 70});
-    y += line_h;
-  }
-  data::paste(out, sheet, (width - sheet.width) / 2, head_h);
-  return out;
-}
-
 void run_traverse(const TraverseOptions& o) {
   if (o.steps < 2 || o.steps > 32) throw std::invalid_argument("--steps must be in 2..32, got " + std::to_string(o.steps));
   const auto [lo, hi] = parse_range(o.range);
@@ -308,7 +289,7 @@ void run_traverse(const TraverseOptions& o) {
       lines.push_back("active: var > 0.01: " + std::to_string(active_units) + " of " + std::to_string(D) + " dims");
     }
     const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(c.height);
-    data::save_png(o.out, with_header(data::labeled_sheet(images, cols, row_labels, col_labels, "", up), title, lines));
+    data::save_png(o.out, data::with_header(data::labeled_sheet(images, cols, row_labels, col_labels, "", up), title, lines));
   }
 
   nlohmann::json per_dim = nlohmann::json::array();

@@ -1,6 +1,8 @@
 // image.cpp: PNG files and image grids (image.h).
 #include "data/image.h"
 
+#include "data/idx.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -143,6 +145,19 @@ Image stack_vertical(const std::vector<Image>& parts) {
     out.pixels.insert(out.pixels.end(), p.pixels.begin(), p.pixels.end());
   }
   return out;
+}
+
+void save_images_idx(const std::string& path, const Tensor& images) {
+  check_arg(images.dim() == 4, "save_images_idx", "expects images (n, C, H, W), got " + images.str());
+  const int64_t n = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  IdxArray a;
+  a.dims = C == 1 ? std::vector<int64_t>{n, H, W} : std::vector<int64_t>{n, C, H, W};
+  const std::vector<float> v = images.to_vector();
+  a.data.resize(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    a.data[i] = static_cast<uint8_t>(std::lround(std::clamp(v[i], 0.0f, 1.0f) * 255.0f));
+  }
+  write_idx(path, a);
 }
 
 }  // namespace ll::data

@@ -25,6 +25,11 @@ void save_png(const std::string& path, const Image& image);
 Image make_grid(const Tensor& images, int64_t nrow = 8, int64_t padding = 2, uint8_t pad_value = 0, float lo = 0.0f,
                 float hi = 1.0f, int64_t upscale = 1);
 
+// Images (n, C, H, W) in [0, 1] (clamped) as an IDX file of bytes round(255 x): shaped (n, H, W) for
+// gray images and (n, C, H, W) for color, as the training data's files, so that the same tools
+// read generated, edited and real images.
+void save_images_idx(const std::string& path, const Tensor& images);
+
 // Stacks images vertically (same width and channels), e.g. a row of originals above their
 // reconstructions.
 Image stack_vertical(const std::vector<Image>& parts);

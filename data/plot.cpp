@@ -437,4 +437,23 @@ Image scatter_plot(const std::vector<float>& x, const std::vector<float>& y, con
   return img;
 }
 
+// The sheet under a title (twice the text size, centered) and plain lines of explanation, on white;
+// the sheet is centered when the text is wider (labeled_sheet's own title would leave it flush left).
+Image with_header(const Image& sheet, const std::string& title, const std::vector<std::string>& lines) {
+  constexpr int64_t m = 6;
+  const int64_t line_h = text_height() + 4;
+  int64_t width = std::max(sheet.width, text_width(title, 2) + 2 * m);
+  for (const auto& l : lines) width = std::max(width, text_width(l) + 2 * m);
+  const int64_t head_h = m + text_height(2) + m + line_h * static_cast<int64_t>(lines.size());
+  Image out = blank_rgb(width, head_h + sheet.height, {255, 255, 255});
+  draw_text(out, (width - text_width(title, 2)) / 2, m, title, {0, 0, 0}, 2);
+  int64_t y = m + text_height(2) + m;
+  for (const auto& l : lines) {
+    draw_text(out, (width - text_width(l)) / 2, y, l, {70, 70, 70});
+    y += line_h;
+  }
+  paste(out, sheet, (width - sheet.width) / 2, head_h);
+  return out;
+}
+
 }  // namespace ll::data

@@ -42,6 +42,10 @@ void paste(Image& dst, const Image& src, int64_t x, int64_t y);
 Image labeled_sheet(const Tensor& images, int64_t cols, const std::vector<std::string>& row_labels,
                     const std::vector<std::string>& col_labels, const std::string& title, int64_t upscale = 2);
 
+// `sheet` under a title (twice the text size, centered) and lines of explanation (gray), on white;
+// the sheet is centered when the text is wider than it.
+Image with_header(const Image& sheet, const std::string& title, const std::vector<std::string>& lines);
+
 // A scatter plot of points (x[i], y[i]) colored by classes[i] (class_color), with axes, tick
 // labels, a legend and a title; `size` pixels square (>= 160). classes may be empty (all class 0).
 // class_names[k] names class k in the legend (the number when missing); the legend lists the
