@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 #include "data/idx.h"
@@ -48,6 +49,10 @@ struct ArithmeticOptions {
   int64_t rows = 8;
   std::string data;
   int64_t upscale = 0;
+  // GAN runs: the groups are indices into a batch generated from --seed.
+  int64_t batch = 100;
+  uint64_t seed = 0;
+  int64_t label = -1;
 };
 
 double round_to(double x, double digits) {
@@ -119,6 +124,12 @@ std::string class_name(const data::Dataset& d, int64_t index) {
 }
 
 void run_arithmetic(const ArithmeticOptions& o) {
+  if (is_gan_run(o.dir)) {
+    if (!o.concept_spec.empty()) throw std::invalid_argument("on a GAN, give --plus, --minus and --base (indices of a generated batch), not --concept");
+    if (o.batch < 1 || o.batch > 10000) throw std::invalid_argument("--batch must be in 1..10000");
+    gan_arithmetic(o.dir, o.batch, o.seed, o.label, o.plus, o.minus, o.base.empty() ? o.to : o.base, o.out);
+    return;
+  }
   // Which form: --concept PLUS-MINUS, or --plus and --minus; the images to edit from --to or --base.
   const bool concept_form = !o.concept_spec.empty();
   if (concept_form && (!o.plus.empty() || !o.minus.empty())) {
@@ -275,6 +286,9 @@ void add_arithmetic_command(CLI::App& app) {
   cmd->add_option("--idx-scale", o->idx_scale, "the scale of the edits written to --out-idx")->capture_default_str();
   cmd->add_option("--data", o->data, "data set of the images (default: the one the run was trained on)");
   cmd->add_option("--upscale", o->upscale, "pixel repeat of each image (0: automatic)")->capture_default_str();
+  cmd->add_option("--batch", o->batch, "GAN runs: size of the generated batch the indices refer to")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "GAN runs: seed of the generated batch")->capture_default_str();
+  cmd->add_option("--label", o->label, "conditional GAN runs: the class of the generated batch");
   cmd->callback([o] { run_arithmetic(*o); });
 }
 

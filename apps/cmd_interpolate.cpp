@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -46,6 +47,7 @@ struct InterpolateOptions {
   std::string out;
   std::string data;     // default: the data set the run was trained on
   int64_t upscale = 0;  // 0: chosen from the image size
+  int64_t label = -1;   // conditional GAN: the class of every image on the path
 };
 
 // One end of the path: its code (D) and, when it comes from test images, the image to show beside
@@ -104,6 +106,17 @@ void run_interpolate(const InterpolateOptions& o) {
   else throw std::invalid_argument("--mode must be lerp, slerp or both, got '" + o.mode + "'");
   if (o.upscale < 0 || o.upscale > 16) throw std::invalid_argument("--upscale must be in 0..16 (0 = automatic)");
 
+  if (is_gan_run(o.dir)) {
+    // A GAN has no encoder: both ends are noise vectors.
+    if (o.from != "random" || o.to != "random") {
+      throw std::invalid_argument("a GAN has no encoder: --from and --to must be random (seeded by --seed)");
+    }
+    std::vector<std::string> names;
+    for (auto m : modes) names.push_back(m == models::PathMode::Lerp ? "lerp" : "slerp");
+    gan_interpolate(o.dir, o.steps, names, o.seed, o.label, o.out);
+    return;
+  }
+  if (o.label >= 0) throw std::invalid_argument("--label is for conditional GAN runs");
   LoadedRun run = load_run(o.dir);
   auto& model = *run.model;
   model.eval();
@@ -251,6 +264,7 @@ void add_interpolate_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "output FILE.png")->required();
   cmd->add_option("--data", o->data, "data set of the test images (default: the one the run was trained on)");
   cmd->add_option("--upscale", o->upscale, "pixel repeat of each image (0: automatic)")->capture_default_str();
+  cmd->add_option("--label", o->label, "conditional GAN: the class of the images on the path");
   cmd->callback([o] { run_interpolate(*o); });
 }
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/idx.h"
 #include "data/image.h"
@@ -21,6 +22,8 @@ struct SampleOptions {
   uint64_t seed = 0;
   std::string out;
   int64_t nrow = 8;
+  int64_t label = -1;     // conditional GAN: the class to draw (-1: cycle through the classes)
+  bool numbered = false;  // GAN: label each cell with its index in the batch
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -31,6 +34,11 @@ void run_sample(const SampleOptions& o) {
   if (o.n < 1 || o.n > 100000) throw std::invalid_argument("--n must be in 1..100000");
   const bool idx = ends_with(o.out, ".idx") || ends_with(o.out, ".idx.gz");
   if (!idx && !ends_with(o.out, ".png")) throw std::invalid_argument("--out must name a .png or an .idx file, got '" + o.out + "'");
+  if (is_gan_run(o.dir)) {
+    gan_sample(o.dir, o.n, o.seed, o.label, o.out, o.nrow, o.numbered);
+    return;
+  }
+  if (o.label >= 0 || o.numbered) throw std::invalid_argument("--label and --numbered are for GAN runs");
   LoadedRun run = load_run(o.dir);
   auto& model = *run.model;
   model.eval();
@@ -48,12 +56,14 @@ void run_sample(const SampleOptions& o) {
 
 void add_sample_command(CLI::App& app) {
   auto o = std::make_shared<SampleOptions>();
-  CLI::App* cmd = app.add_subcommand("sample", "decode codes drawn from the prior into images (a PNG grid or an IDX file)");
+  CLI::App* cmd = app.add_subcommand("sample", "decode codes drawn from the prior (or a GAN's noise) into images: a PNG grid or an IDX file");
   cmd->add_option("dir", o->dir, "run directory written by latentlab train")->required();
   cmd->add_option("--n", o->n, "number of samples")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the prior draws")->capture_default_str();
   cmd->add_option("--nrow", o->nrow, "images per row of the grid")->capture_default_str();
   cmd->add_option("--out", o->out, "FILE.png (a grid) or FILE.idx (raw images, uint8)")->required();
+  cmd->add_option("--label", o->label, "conditional GAN: draw this class (default: cycle through the classes)");
+  cmd->add_flag("--numbered", o->numbered, "GAN: label each cell with its index in the batch (to pick arithmetic groups)");
   cmd->callback([o] { run_sample(*o); });
 }
 

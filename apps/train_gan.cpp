@@ -70,8 +70,10 @@ void run_train_gan(const GanTrainOptions& o) {
   }
   if (c.conditional()) {
     if (train.labels.empty()) throw std::invalid_argument("cgan needs class labels; " + o.data + " has none");
-    c.num_classes = 10;
+    // The data set's classes: its class names when it has them, else the largest label + 1.
+    c.num_classes = static_cast<int64_t>(train.class_names.size());
     for (int32_t l : train.labels) c.num_classes = std::max<int64_t>(c.num_classes, l + 1);
+    c.num_classes = std::max<int64_t>(c.num_classes, 2);
   }
 
   fs::create_directories(o.out);

@@ -78,6 +78,51 @@ TEST(GanCli, TrainsWritesAndResumesExactly) {
   }
 }
 
+TEST(GanCli, SampleInterpolateAndArithmeticOnGanRuns) {
+  TempDir t("gan_lab");
+  write_bars(t / "data");
+  ASSERT_EQ(run(gan_args("dcgan", t / "data", t / "dcgan", 1)).status, 0);
+  ASSERT_EQ(run(gan_args("cgan", t / "data", t / "cgan", 1)).status, 0);
+
+  // sample: IDX of the training data's shape, seeded; a numbered sheet; PNG grids.
+  Result r = run({"sample", t / "dcgan", "--n", "12", "--seed", "4", "--out", t / "s.idx"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const data::IdxArray a = data::read_idx(t / "s.idx");
+  EXPECT_EQ(a.dims, (std::vector<int64_t>{12, 28, 28}));
+  ASSERT_EQ(run({"sample", t / "dcgan", "--n", "12", "--seed", "4", "--out", t / "s2.idx"}).status, 0);
+  EXPECT_EQ(data::read_idx(t / "s2.idx").data, a.data);
+  ASSERT_EQ(run({"sample", t / "dcgan", "--n", "20", "--nrow", "10", "--numbered", "--out", t / "n.png"}).status, 0);
+  EXPECT_TRUE(fs::exists(t / "n.png"));
+  // cgan: --label draws one class; the same noise with two labels gives two different images.
+  ASSERT_EQ(run({"sample", t / "cgan", "--n", "4", "--label", "1", "--out", t / "c1.idx"}).status, 0);
+  ASSERT_EQ(run({"sample", t / "cgan", "--n", "4", "--label", "2", "--out", t / "c2.idx"}).status, 0);
+  EXPECT_NE(data::read_idx(t / "c1.idx").data, data::read_idx(t / "c2.idx").data);
+  EXPECT_NE(run({"sample", t / "cgan", "--n", "4", "--label", "7", "--out", t / "c7.idx"}).status, 0);  // 4 classes
+  EXPECT_NE(run({"sample", t / "dcgan", "--n", "4", "--label", "1", "--out", t / "x.idx"}).status, 0);  // not conditional
+
+  // interpolate between two noise vectors; a GAN has no encoder.
+  r = run({"interpolate", t / "dcgan", "--mode", "both", "--steps", "5", "--seed", "2", "--out", t / "i.png"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["steps"], 5);
+  EXPECT_GT(j["distance"].get<double>(), 0.0);
+  r = run({"interpolate", t / "dcgan", "--from", "3", "--out", t / "i2.png"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("no encoder"), std::string::npos) << r.err;
+
+  // arithmetic in noise space over a generated batch, the study's three groups.
+  r = run({"arithmetic", t / "dcgan", "--plus", "1,2,3", "--minus", "idx:4,5,6", "--base", "7,8,9", "--batch", "20",
+           "--seed", "1", "--out", t / "a.png"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto k = nlohmann::json::parse(r.out);
+  EXPECT_EQ(k["plus"], (std::vector<int64_t>{1, 2, 3}));
+  EXPECT_GT(k["vector_norm"].get<double>(), 0.0);
+  EXPECT_TRUE(fs::exists(t / "a.png"));
+  EXPECT_NE(run({"arithmetic", t / "dcgan", "--plus", "1,99", "--minus", "2", "--base", "3", "--batch", "20", "--out",
+                 t / "b.png"}).status, 0);  // 99 is not in the batch
+  EXPECT_NE(run({"arithmetic", t / "dcgan", "--concept", "label:1-label:2", "--out", t / "b.png"}).status, 0);
+}
+
 TEST(GanCli, RefusesImagesOfTheWrongSize) {
   TempDir t("gan_bad");
   test::write_toy_dataset(t / "data", 16, 8);  // 12x12 images
