@@ -119,6 +119,8 @@ Tensor Unflatten::forward(const Tensor& x) {
   return x.reshape(s);
 }
 
+Tensor ZeroPad2d::forward(const Tensor& x) { return pad2d(x, padding); }
+
 Sequential::Sequential(std::initializer_list<std::shared_ptr<Layer>> layers) {
   for (auto& l : layers) push_back(l);
 }

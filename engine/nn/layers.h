@@ -106,6 +106,15 @@ class Unflatten : public Layer {
   Shape shape;
 };
 
+// Zero padding {top, bottom, left, right} of (N, C, H, W) (PyTorch's nn.ZeroPad2d takes
+// (left, right, top, bottom); this takes the rows first).
+class ZeroPad2d : public Layer {
+ public:
+  explicit ZeroPad2d(std::array<int64_t, 4> padding) : padding(padding) {}
+  Tensor forward(const Tensor& x) override;
+  std::array<int64_t, 4> padding;
+};
+
 // Children named "0", "1", ... in order, as PyTorch's nn.Sequential.
 class Sequential : public Layer {
  public:

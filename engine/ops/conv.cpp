@@ -4,6 +4,7 @@
 #include "kernels/bias.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"
+#include "kernels/pad.h"
 
 namespace ll {
 
@@ -107,6 +108,28 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                   k::conv_transpose2d_backward_weight(s, x.data(), g.data(), gw.data());
                   return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
                 });
+}
+
+Tensor pad2d(const Tensor& x, std::array<int64_t, 4> padding) {
+  check_arg(x.dim() == 4, "pad2d", "input must be (N, C, H, W), got " + x.str());
+  for (int64_t p : padding) check_arg(p >= 0, "pad2d", "padding must be >= 0");
+  check_same_device("pad2d", {&x});
+  kernels::Pad2dShape s;
+  s.N = x.size(0);
+  s.C = x.size(1);
+  s.H = x.size(2);
+  s.W = x.size(3);
+  s.top = padding[0];
+  s.bottom = padding[1];
+  s.left = padding[2];
+  s.right = padding[3];
+  Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
+  k::pad2d_forward(s, x.data(), y.data());
+  return record(y, "pad2d", {x}, [s, shape = x.shape()](const Tensor& g) {
+    Tensor gx = Tensor::empty(shape, g.device());
+    k::pad2d_backward(s, g.data(), gx.data());
+    return std::vector<Tensor>{gx};
+  });
 }
 
 }  // namespace ll

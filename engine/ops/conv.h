@@ -17,4 +17,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
                         Pair stride = {1, 1}, Pair padding = {0, 0}, Pair output_padding = {0, 0});
 
+// Zero padding of a (N, C, H, W) tensor: {top, bottom, left, right} rows and columns (each >= 0).
+// Keras's padding="same" with an even kernel or a stride puts the extra one after (bottom, right).
+Tensor pad2d(const Tensor& x, std::array<int64_t, 4> padding);
+
 }  // namespace ll

@@ -154,6 +154,11 @@ std::vector<GradCase> all_cases() {
   c.push_back(convt("conv_transpose2d_3x3_s1_p0", {2, 2, 3, 3}, {2, 2, 3, 3}, {1, 1}, {0, 0}, {0, 0}, true));
   c.push_back(convt("conv_transpose2d_5x3_s3x2_p2x1_no_bias", {1, 2, 3, 4}, {2, 3, 5, 3}, {3, 2}, {2, 1}, {2, 1}, false));
 
+  c.push_back(op_case("pad2d_0_1_0_1", [] { return V{leaf({2, 3, 4, 5}, 1)}; },
+                      [](const V& a) { return pad2d(a[0], {0, 1, 0, 1}); }));
+  c.push_back(op_case("pad2d_3_4_2_0", [] { return V{leaf({1, 2, 3, 3}, 1)}; },
+                      [](const V& a) { return mul(pad2d(a[0], {3, 4, 2, 0}), constant({1, 2, 10, 5}, 7)); }));
+
   // ---- activations ----
   c.push_back(op_case("relu", [] { return V{leaf_off_zero({4, 6}, 1)}; }, [](const V& a) { return relu(a[0]); }));
   c.push_back(op_case("leaky_relu_0.2", [] { return V{leaf_off_zero({4, 6}, 1)}; }, [](const V& a) { return leaky_relu(a[0], 0.2f); }));
