@@ -22,6 +22,7 @@ const char* gan_arch_name(GanArch a) {
     case GanArch::DCGAN64: return "dcgan64";
     case GanArch::DCGAN28: return "dcgan28";
     case GanArch::CGAN28: return "cgan28";
+    case GanArch::GAN128: return "gan128";
   }
   return "?";
 }
@@ -56,6 +57,16 @@ GanGenerator::GanGenerator(const GanConfig& config, Generator& init) : config_(c
     label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(config_.num_classes, config_.num_classes, init));
     in += config_.num_classes;
   }
+  if (config_.arch == GanArch::GAN128) {
+    // The study's generator; "same" padding as Keras computes it (see gan.h).
+    auto up = [&] { return std::make_shared<ConvTranspose2d>(128, 128, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1}); };
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        std::make_shared<nn::Linear>(in, 128 * 8 * 8, init), lrelu(), std::make_shared<nn::Unflatten>(Shape{128, 8, 8}),
+        up(), lrelu(), up(), lrelu(), up(), lrelu(), up(), lrelu(),                     // (128, 128, 128)
+        std::make_shared<nn::ZeroPad2d>(std::array<int64_t, 4>{3, 4, 3, 4}),
+        std::make_shared<Conv2d>(128, C, Pair{8, 8}, init), std::make_shared<Tanh>()}));  // (C, 128, 128)
+    return;  // PyTorch's default initialization, not DCGAN's
+  }
   if (config_.arch == GanArch::DCGAN64) {
     main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
         convt(in, 8 * g, 4, 1, 0, init), BatchNorm2d(8 * g), std::make_shared<ReLU>(),      // (8g, 4, 4)
@@ -83,6 +94,7 @@ Tensor GanGenerator::forward(const Tensor& z, const std::vector<int32_t>& labels
   } else {
     check_arg(labels.empty(), "GanGenerator", "labels given to an unconditional generator");
   }
+  if (config_.arch == GanArch::GAN128) return main_->forward(h);  // starts with a Linear
   return main_->forward(h.reshape({h.size(0), h.size(1), 1, 1}));
 }
 
@@ -95,6 +107,22 @@ GanDiscriminator::GanDiscriminator(const GanConfig& config, Generator& init) : c
   if (config_.conditional()) {
     label_emb_ = register_module("label_emb", std::make_shared<nn::Embedding>(config_.num_classes, S * S, init));
     C += 1;  // the label as one more image channel
+  }
+  if (config_.arch == GanArch::GAN128) {
+    // The study's discriminator; stride-2 "same" = 0 before, 1 after (see gan.h). The dropout
+    // masks come from their own stream of the init generator's seed.
+    dropout_gen_ = std::make_shared<Generator>(init.seed(), init.subsequence() + 1000);
+    auto down = [&] {
+      return std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+          std::make_shared<nn::ZeroPad2d>(std::array<int64_t, 4>{0, 1, 0, 1}),
+          std::make_shared<Conv2d>(128, 128, Pair{3, 3}, init, Pair{2, 2}), lrelu()});
+    };
+    main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        std::make_shared<Conv2d>(C, 128, Pair{3, 3}, init, Pair{1, 1}, Pair{1, 1}), lrelu(),  // (128, 128, 128)
+        down(), down(), down(), down(),                                                       // (128, 8, 8)
+        std::make_shared<nn::Flatten>(), std::make_shared<nn::Dropout>(0.4f, dropout_gen_),
+        std::make_shared<nn::Linear>(128 * 8 * 8, 1, init)}));
+    return;
   }
   if (config_.arch == GanArch::DCGAN64) {
     main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{

@@ -11,6 +11,17 @@
 //   dcgan28  the same design sized for 28 x 28 (Fashion-MNIST):
 //     G  z -> ConvT(nz, 2g, 7, 1, 0) BN ReLU -> ConvT(2g, g, 4, 2, 1) BN ReLU -> ConvT(g, C, 4, 2, 1) Tanh
 //     D  x -> Conv(C, d, 4, 2, 1) LReLU(0.2) -> Conv(d, 2d, 4, 2, 1) BN LReLU -> Conv(2d, 1, 7, 1, 0)
+//   gan128   the 128 x 128 face GAN of the study (shared/reference/study.md), layer for layer:
+//     G  z (N, 100) -> Linear(100, 128*8*8) LReLU(0.2) -> (128, 8, 8)
+//        -> 4 x [ConvT(128, 128, 4, 2, "same") LReLU(0.2)] -> (128, 128, 128)
+//        -> Conv(128, C, 8, "same") Tanh -> (C, 128, 128)
+//     D  x -> Conv(C, 128, 3, "same") LReLU(0.2) -> 4 x [Conv(128, 128, 3, 2, "same") LReLU(0.2)] -> (128, 8, 8)
+//        -> flatten -> Dropout(0.4) -> Linear(8192, 1) = one logit
+//     Keras's "same" padding is reproduced exactly: symmetric 1 for the 4x4 stride-2 transposed
+//     convolutions and the 3x3 stride-1 convolution; for the 8x8 convolution 3 before and 4 after,
+//     and for the 3x3 stride-2 convolutions 0 before and 1 after (ZeroPad2d then an unpadded
+//     convolution). No BatchNorm; the layers have biases (Keras's default) and PyTorch's default
+//     initialization (the study's Keras used Glorot uniform). Adam 2e-4, beta1 0.5.
 //   cgan28   a conditional dcgan28 (Mirza & Osindero 2014): G sees z concatenated with a learned
 //            embedding of the class (label_emb, num_classes x num_classes); D sees the image with one more
 //            channel, a learned embedding of the class shaped as an image (label_emb, num_classes x H*W).
@@ -31,8 +42,8 @@
 
 namespace ll::models {
 
-enum class GanArch { DCGAN64, DCGAN28, CGAN28 };
-const char* gan_arch_name(GanArch a);  // "dcgan64", "dcgan28", "cgan28"
+enum class GanArch { DCGAN64, DCGAN28, CGAN28, GAN128 };
+const char* gan_arch_name(GanArch a);  // "dcgan64", "dcgan28", "cgan28", "gan128"
 
 struct GanConfig {
   GanArch arch = GanArch::DCGAN28;
@@ -40,7 +51,7 @@ struct GanConfig {
   int64_t nz = 100;
   int64_t ngf = 64, ndf = 64;
   int64_t num_classes = 10;  // cgan28 only
-  int64_t image_size() const { return arch == GanArch::DCGAN64 ? 64 : 28; }
+  int64_t image_size() const { return arch == GanArch::DCGAN64 ? 64 : arch == GanArch::GAN128 ? 128 : 28; }
   bool conditional() const { return arch == GanArch::CGAN28; }
   void validate() const;
 };
@@ -69,6 +80,7 @@ class GanDiscriminator : public Module {
   GanConfig config_;
   std::shared_ptr<nn::Embedding> label_emb_;
   std::shared_ptr<nn::Sequential> main_;
+  std::shared_ptr<Generator> dropout_gen_;  // gan128's dropout masks
 };
 
 // DCGAN's weight initialization over every Conv2d, ConvTranspose2d and BatchNorm inside `m`.

@@ -90,6 +90,27 @@ TEST(Gan, Dcgan28AndConditionalShapes) {
   }
 }
 
+TEST(Gan, Gan128IsTheStudysArchitecture) {
+  GanConfig c;
+  c.arch = GanArch::GAN128;
+  c.channels = 3;
+  Generator init(9), noise(10);
+  GanGenerator g(c, init);
+  GanDiscriminator d(c, init);
+  // G: Linear 100 -> 8192, 4 x ConvT 128 -> 128 (4x4), Conv 128 -> 3 (8x8), all with biases.
+  EXPECT_EQ(g.num_parameters(), (100 * 8192 + 8192) + 4 * (128 * 128 * 16 + 128) + (128 * 3 * 64 + 3));
+  // D: Conv 3 -> 128 (3x3), 4 x Conv 128 -> 128 (3x3, stride 2), Linear 8192 -> 1.
+  EXPECT_EQ(d.num_parameters(), (3 * 128 * 9 + 128) + 4 * (128 * 128 * 9 + 128) + (8192 + 1));
+  EXPECT_EQ(d.state_dict().at("main.2.1.weight").shape(), (Shape{128, 128, 3, 3}));  // pad, conv, lrelu
+  // One image (about 5 GMAC through G): the shapes through the asymmetric padding; the training
+  // step itself is the same code as dcgan28's (TrainingStepMovesTheDiscriminator).
+  NoGradGuard no_grad;
+  const Tensor img = g.forward(randn({1, 100}, noise));
+  EXPECT_EQ(img.shape(), (Shape{1, 3, 128, 128}));
+  d.eval();
+  EXPECT_EQ(d.forward(img).shape(), (Shape{1}));
+}
+
 // The discriminator learns to tell a fixed family of real images from the generator's early
 // output: its accuracy moves off 50% within a few steps, and the D step does not move G.
 TEST(Gan, TrainingStepMovesTheDiscriminator) {
