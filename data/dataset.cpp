@@ -5,6 +5,8 @@
 #include <filesystem>
 
 #include "data/idx.h"
+#include "data/image_folder.h"
+#include "data/shapes.h"
 
 namespace ll::data {
 namespace {
@@ -92,6 +94,17 @@ bool load_folder(Dataset& ds, const fs::path& dir, Split split, bool labels_requ
 
 std::string split_name(Split split) { return split == Split::Train ? "train" : "test"; }
 
+// Whether `dir` holds any IDX file (*-ubyte or *-ubyte.gz), so that a folder of IDX files missing
+// one split is reported as such rather than read as an image folder.
+bool has_idx_files(const fs::path& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.ends_with("-ubyte") || name.ends_with("-ubyte.gz")) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string mnist_cache_dir() {
@@ -128,10 +141,19 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
     return ds;
   }
 
-  // A path: a folder in MNIST's layout, or one images file.
+  // Synthetic dSprites-like shapes (shapes.h): "shapes", "shapes-color", optionally ":N".
+  if (is_shapes_name(name_or_path)) {
+    Dataset shapes = make_shapes(shapes_options_for(name_or_path, split));
+    shapes.name = name_or_path;
+    return shapes;
+  }
+
+  // A path: a folder in MNIST's layout, a folder of JPEG/PNG/BMP files (image_folder.h), or one
+  // images file.
   std::error_code ec;
   const fs::path path(name_or_path);
   if (fs::is_directory(path, ec)) {
+    if (!has_idx_files(path) && folder_has_images(name_or_path)) return load_image_folder(name_or_path, split);
     if (!load_folder(ds, path, split, false, 0)) {
       const std::string stem = file_stem(split, "images-idx3");
       throw DatasetNotFound("data set '" + name_or_path + "': no " + stem + " or " + stem + ".gz in this folder (" +
@@ -144,8 +166,9 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
     return ds;
   }
   throw DatasetNotFound("data set '" + name_or_path +
-                        "' not found: expected fashion-mnist, mnist, a folder of "
-                        "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] files, or an images IDX file");
+                        "' not found: expected fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder "
+                        "of {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz] files, a folder of .jpg/.png/.bmp "
+                        "images, or an images IDX file");
 }
 
 }  // namespace ll::data
