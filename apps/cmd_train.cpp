@@ -255,7 +255,7 @@ void add_train_command(CLI::App& app) {
       ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "cgan"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
-  cmd->add_option("--data", o->data, "fashion-mnist, mnist, or a folder of IDX files")->capture_default_str();
+  cmd->add_option("--data", o->data, "fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder of IDX files, or a folder of images")->capture_default_str();
   cmd->add_option("--epochs", o->epochs, "epochs to train (in all, counting resumed ones)")->capture_default_str();
   cmd->add_option("--batch-size", o->batch_size, "images per step")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Adam learning rate (GANs: 2e-4 unless given)")->capture_default_str();

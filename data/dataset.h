@@ -7,7 +7,11 @@
 //                                         scripts/fetch-mnist.sh into the data cache
 //   load_dataset(PATH, split)             a folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
 //                                         (labels optional), or a single images IDX file (then split
-//                                         is ignored and there are no labels)
+//                                         is ignored and there are no labels), or a folder of JPEG /
+//                                         PNG / BMP images (data/image_folder.h: 64x64 RGB, classes
+//                                         from subfolders, train/ and test/ subfolders as splits)
+//   load_dataset("shapes[:N]", split)     synthetic dSprites-like shapes with known factors
+//   load_dataset("shapes-color[:N]", ...) (data/shapes.h), N training images (default 20000)
 // A missing data set throws DatasetNotFound, whose message names the command that installs it.
 #pragma once
 #include <cstdint>
