@@ -1,0 +1,57 @@
+// bench_gan_train.cpp: training throughput of DCGAN-28 (models/gan.h; ngf = ndf = 64, nz = 100, the
+// size `latentlab train dcgan` uses) in real images per second: whole GAN steps of
+// models::gan_train_step (D on real and fake, D's Adam step, G through the updated D, G's Adam
+// step) at batch 128 on Fashion-MNIST batches scaled to [-1, 1] (random images in [-1, 1] when the
+// data set is not installed: the speed does not depend on the values). The noise is drawn inside
+// the timed loop, as a training run draws it. bench/gan_vs_pytorch.sh runs this beside the PyTorch
+// twin (bench/pytorch/dcgan28.py bench) and prints the ratio.
+#include <benchmark/benchmark.h>
+
+#include <vector>
+
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "engine/ops/ops.h"
+#include "models/gan.h"
+
+namespace {
+
+using namespace ll;
+
+std::vector<Tensor> gan_batches(int64_t batch, int64_t count) {
+  std::vector<Tensor> out;
+  try {
+    const data::Dataset d = data::load_dataset("fashion-mnist", data::Split::Train);
+    const auto order = data::shuffled_indices(d.n, 1, 0);
+    for (int64_t b = 0; b < count; ++b) {
+      std::vector<int64_t> idx(order.begin() + b * batch, order.begin() + (b + 1) * batch);
+      out.push_back(data::gather_images(d, idx, data::Scale::Symmetric));
+    }
+  } catch (const data::DatasetNotFound&) {
+    Generator g(1);
+    for (int64_t b = 0; b < count; ++b) out.push_back(add_scalar(scale(rand({batch, 1, 28, 28}, g), 2.0f), -1.0f));  // U(0, 1] -> (-1, 1]
+  }
+  return out;
+}
+
+void BM_Dcgan28TrainStep(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  const std::vector<Tensor> batches = gan_batches(batch, 16);
+  models::GanConfig config;  // dcgan28, one channel, nz 100, ngf = ndf = 64
+  Generator init(1), noise(2);
+  models::GanGenerator g(config, init);
+  models::GanDiscriminator d(config, init);
+  optim::Adam opt_g(g.parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999});
+  optim::Adam opt_d(d.parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999});
+  size_t i = 0;
+  for (auto _ : state) {
+    const Tensor z = randn({batch, config.nz}, noise);
+    const models::GanStepResult r = models::gan_train_step(g, d, opt_g, opt_d, batches[i++ % batches.size()], {}, z);
+    benchmark::DoNotOptimize(r.loss_g);
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Dcgan28TrainStep)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
