@@ -13,6 +13,7 @@
 // will follow). M = 1 has no unbiased variance: PyTorch's modules reject such a batch in training,
 // and the engine must; the kernel then updates running_var with the biased value (0), not NaN.
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels {
@@ -42,5 +43,23 @@ void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const floa
                              const float* running_var, float eps, float* gx, float* ggamma,
                              float* gbeta);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/batchnorm.cu): the arguments of cpu::, device pointers, on `stream`.
+void batchnorm_forward_train(const BatchNormShape& s, const float* x, const float* gamma,
+                             const float* beta, float eps, float momentum, float* running_mean,
+                             float* running_var, float* y, float* save_mean, float* save_invstd,
+                             Stream stream);
+void batchnorm_forward_eval(const BatchNormShape& s, const float* x, const float* gamma,
+                            const float* beta, const float* running_mean, const float* running_var,
+                            float eps, float* y, Stream stream);
+void batchnorm_backward_train(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* save_mean, const float* save_invstd,
+                              float* gx, float* ggamma, float* gbeta, Stream stream);
+void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const float* gy,
+                             const float* gamma, const float* running_mean,
+                             const float* running_var, float eps, float* gx, float* ggamma,
+                             float* gbeta, Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

@@ -8,6 +8,7 @@
 // CPU: im2col + one GEMM per group of images. CUDA: implicit GEMM, cuDNN as the baseline (CUDA
 // backend issue).
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels {
@@ -30,5 +31,15 @@ void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w,
 // gw = dL/dw (summed over the batch). The bias gradient is bias_backward(gy, ..., N, K, P*Q).
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* gy, float* gw);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/conv2d.cu): the arguments of cpu::, device pointers, on `stream`.
+void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                    float* y, Stream stream);
+void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w, float* gx,
+                          Stream stream);
+void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* gy, float* gw,
+                            Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

@@ -8,6 +8,7 @@
 // std::invalid_argument otherwise); output_padding only adds rows at the bottom / columns at the
 // right, which receive the terms that reach them (else only the bias).
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels {
@@ -31,5 +32,15 @@ void conv_transpose2d_backward_data(const ConvTranspose2dShape& s, const float* 
 void conv_transpose2d_backward_weight(const ConvTranspose2dShape& s, const float* x, const float* gy,
                                       float* gw);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/conv_transpose2d.cu): the arguments of cpu::, device pointers, on `stream`.
+void conv_transpose2d_forward(const ConvTranspose2dShape& s, const float* x, const float* w,
+                              const float* bias, float* y, Stream stream);
+void conv_transpose2d_backward_data(const ConvTranspose2dShape& s, const float* gy, const float* w,
+                                    float* gx, Stream stream);
+void conv_transpose2d_backward_weight(const ConvTranspose2dShape& s, const float* x,
+                                      const float* gy, float* gw, Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

@@ -1,11 +1,25 @@
 // cuda_runtime.h: the CUDA device layer that the engine sees, with no CUDA header in sight, so
 // that CPU-only translation units can include it. Implemented in kernels/cuda/runtime.cu; only
 // linked when the build has CUDA (LATENTLAB_HAS_CUDA).
+//
+// Conventions of the CUDA backend (every kernels/cuda/*.cu follows them):
+// - Each op family declares in kernels/<op>.h, in namespace ll::kernels::cuda, the same entry points
+//   as its CPU reference in namespace ll::kernels::cpu, with the same parameters (device pointers in
+//   place of host pointers) and one more at the end: the Stream to run on.
+// - All work goes to one compute stream (compute_stream()); entry points only enqueue work and
+//   never synchronize, except where they say so.
+// - Device memory comes from the caching allocator below (malloc_device / free_device), so the
+//   steady state of a training step makes no cudaMalloc or cudaFree calls.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
+struct CUstream_st;  // the CUDA runtime's stream object; cudaStream_t is CUstream_st*
+
 namespace ll::kernels::cuda {
+
+using Stream = CUstream_st*;
 
 // Number of usable GPUs. Any error from the driver or runtime (no driver, driver too old, no
 // device) counts as "no GPU": returns 0 and, when `reason` is given, the runtime's own words.
@@ -13,12 +27,48 @@ int device_count(std::string* reason);
 // "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB, driver 13.0)" for device `index`.
 std::string device_description(int index);
 
+// The one stream all latentlab work runs on (created on first use, non-blocking with respect to the
+// legacy default stream).
+Stream compute_stream();
+
+// ---- device memory: a caching allocator -------------------------------------------------------
+// A freed block goes back to a cache keyed by its (rounded) size and is handed to the next request
+// of that size. Because all work runs on compute_stream(), a block freed by the host while kernels
+// that use it are still queued can be reused at once: the next user's kernels queue behind them.
+// When cudaMalloc fails, the cache is released and the allocation tried once more.
 void* malloc_device(size_t bytes);
 void free_device(void* p);
+void release_cached_device_memory();  // cudaFree of every cached block (synchronizes)
+
+struct DeviceAllocatorStats {
+  size_t live_bytes = 0;     // handed out and not yet freed (rounded sizes)
+  size_t peak_bytes = 0;     // the most live at any time since the last reset
+  size_t cached_bytes = 0;   // freed, kept for reuse
+  int64_t hits = 0;          // requests served from the cache
+  int64_t cuda_mallocs = 0;  // requests that went to cudaMalloc
+};
+DeviceAllocatorStats device_allocator_stats();
+void reset_device_peak_bytes();
+
+// ---- pinned host memory, for asynchronous host-to-device copies of batches --------------------
+void* malloc_pinned(size_t bytes);
+void free_pinned(void* p);
+
+// ---- copies, all on compute_stream() -----------------------------------------------------------
+// Host to device: returns once `src` may be reused (the runtime stages pageable memory).
 void memcpy_host_to_device(void* dst, const void* src, size_t bytes);
+// From pinned memory only: returns at once; `src` must stay untouched until the stream passes it.
+void memcpy_host_to_device_async(void* dst, const void* pinned_src, size_t bytes);
+// Device to host: waits for the stream, so the values are there on return.
 void memcpy_device_to_host(void* dst, const void* src, size_t bytes);
 void memcpy_device_to_device(void* dst, const void* src, size_t bytes);
 void memset_device(void* dst, int value, size_t bytes);
-void synchronize();
+void synchronize();  // waits for compute_stream()
+
+// ---- GEMM precision ---------------------------------------------------------------------------
+// cuBLAS GEMMs run in full FP32 by default. allow_tf32(true) lets them use TF32 tensor cores
+// (10-bit mantissa inputs, FP32 accumulation): faster, about 1e-3 relative error. Process-wide.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 
 }  // namespace ll::kernels::cuda

@@ -1,5 +1,6 @@
 // embedding.h: table lookup (PyTorch's nn.Embedding). table (num, dim), idx (N) in [0, num).
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels::cpu {
@@ -11,3 +12,11 @@ void embedding_forward(const float* table, const int32_t* idx, float* y, int64_t
 void embedding_backward(const float* gy, const int32_t* idx, float* gtable, int64_t N, int64_t num,
                         int64_t dim);
 }  // namespace ll::kernels::cpu
+
+namespace ll::kernels::cuda {
+// The CUDA twins (kernels/cuda/embedding.cu): the arguments of cpu::, device pointers, on `stream`.
+void embedding_forward(const float* table, const int32_t* idx, float* y, int64_t N, int64_t num,
+                       int64_t dim, Stream stream);
+void embedding_backward(const float* gy, const int32_t* idx, float* gtable, int64_t N, int64_t num,
+                        int64_t dim, Stream stream);
+}  // namespace ll::kernels::cuda

@@ -3,9 +3,16 @@
 // All matrices row-major and contiguous. op(A) = A (M x K) or A^T with A stored K x M; same for B.
 // CPU: cblas_sgemm (OpenBLAS). CUDA: cuBLAS (CUDA backend issue).
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels::cpu {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           const float* B, float beta, float* C);
 }  // namespace ll::kernels::cpu
+
+namespace ll::kernels::cuda {
+// The CUDA twins (kernels/cuda/gemm.cu): the arguments of cpu::, device pointers, on `stream`.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+          const float* B, float beta, float* C, Stream stream);
+}  // namespace ll::kernels::cuda

@@ -4,6 +4,7 @@
 // Forward sums are deterministic (float64 chunks in index order). Backward: gx = gout * dl/dx
 // (with the 1/n for Mean), overwriting gx.
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels {
@@ -27,5 +28,23 @@ void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, i
 void softmax_cross_entropy_backward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
                                     Reduction r, float gout, float* gx);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/loss.cu): the arguments of cpu::, device pointers, on `stream`.
+void bce_with_logits_forward(const float* x, const float* target, int64_t n, Reduction r,
+                             float* loss, Stream stream);
+void bce_with_logits_backward(const float* x, const float* target, int64_t n, Reduction r,
+                              float gout, float* gx, Stream stream);
+void bce_with_logits_fused(const float* x, const float* target, int64_t n, Reduction r, float* loss,
+                           float* gx, Stream stream);
+void mse_forward(const float* x, const float* target, int64_t n, Reduction r, float* loss,
+                 Stream stream);
+void mse_backward(const float* x, const float* target, int64_t n, Reduction r, float gout,
+                  float* gx, Stream stream);
+void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
+                                   Reduction r, float* loss, Stream stream);
+void softmax_cross_entropy_backward(const float* logits, const int32_t* labels, int64_t N,
+                                    int64_t C, Reduction r, float gout, float* gx, Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

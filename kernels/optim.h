@@ -1,6 +1,7 @@
 // optim.h: optimizer updates over one parameter tensor. Formulas in kernels/common/formulas.h
 // (ll::f::adam_update, ll::f::sgd_update), with PyTorch's semantics.
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cmath>
 #include <cstdint>
 
@@ -31,5 +32,13 @@ void adam_step(const f::AdamCoeffs& c, float* p, const float* g, float* m, float
 // buf may be nullptr when c.momentum == 0; with momentum it throws std::invalid_argument.
 void sgd_step(const f::SgdCoeffs& c, float* p, const float* g, float* buf, int64_t n);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/optim.cu): the arguments of cpu::, device pointers, on `stream`.
+void adam_step(const f::AdamCoeffs& c, float* p, const float* g, float* m, float* v, int64_t n,
+               Stream stream);
+void sgd_step(const f::SgdCoeffs& c, float* p, const float* g, float* buf, int64_t n,
+              Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

@@ -3,6 +3,7 @@
 // column go after: bottom and right), which symmetric convolution padding cannot express.
 //   y (N, C, H + top + bottom, W + left + right), x placed at (top, left), zeros around it.
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 namespace ll::kernels {
@@ -19,5 +20,11 @@ void pad2d_forward(const Pad2dShape& s, const float* x, float* y);
 // The adjoint: gx = the (H, W) window of gy at (top, left).
 void pad2d_backward(const Pad2dShape& s, const float* gy, float* gx);
 }  // namespace cpu
+
+namespace cuda {
+// The CUDA twins (kernels/cuda/pad.cu): the arguments of cpu::, device pointers, on `stream`.
+void pad2d_forward(const Pad2dShape& s, const float* x, float* y, Stream stream);
+void pad2d_backward(const Pad2dShape& s, const float* gy, float* gx, Stream stream);
+}  // namespace cuda
 
 }  // namespace ll::kernels

@@ -8,6 +8,7 @@
 // and, when gmu / glogvar are given, the gradients weight * dkl/dmu, weight * dkl/dlogvar, which
 // the autograd op later scales by the upstream gradient. `weight` carries beta and any 1/N.
 #pragma once
+#include "kernels/cuda_runtime.h"
 #include <cstdint>
 
 #include "kernels/common/philox.h"
@@ -22,3 +23,13 @@ void reparam_backward(const float* logvar, const float* gz, float* gmu, float* g
 void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
                      float* gmu, float* glogvar);
 }  // namespace ll::kernels::cpu
+
+namespace ll::kernels::cuda {
+// The CUDA twins (kernels/cuda/vae.cu): the arguments of cpu::, device pointers, on `stream`.
+void reparam_forward(const float* mu, const float* logvar, float* z, int64_t n,
+                     const PhiloxStream& philox, Stream stream);
+void reparam_backward(const float* logvar, const float* gz, float* gmu, float* glogvar, int64_t n,
+                      const PhiloxStream& philox, Stream stream);
+void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
+                     float* gmu, float* glogvar, Stream stream);
+}  // namespace ll::kernels::cuda

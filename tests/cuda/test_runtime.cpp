@@ -1,0 +1,60 @@
+// test_runtime.cpp: the CUDA device layer: discovery, the caching allocator, copies.
+#include <gtest/gtest.h>
+
+#include "tests/cuda/cuda_harness.h"
+
+namespace ll {
+namespace {
+
+using testing::DeviceBuffer;
+
+TEST(CudaRuntime, ReportsWhyThereIsNoGpuOrDescribesIt) {
+  std::string why;
+  const int n = kernels::cuda::device_count(&why);
+  if (n == 0) {
+    EXPECT_FALSE(why.empty());
+    GTEST_SKIP() << "no GPU: " << why;
+  }
+  EXPECT_NE(kernels::cuda::device_description(0).find("sm_"), std::string::npos);
+}
+
+TEST(CudaRuntime, CachingAllocatorReusesFreedBlocks) {
+  LL_REQUIRE_GPU();
+  namespace c = kernels::cuda;
+  void* a = c::malloc_device(1000);
+  const auto before = c::device_allocator_stats();
+  c::free_device(a);
+  void* b = c::malloc_device(900);  // rounds to the same 1024-byte class
+  const auto after = c::device_allocator_stats();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(after.hits, before.hits + 1);
+  EXPECT_EQ(after.cuda_mallocs, before.cuda_mallocs);
+  c::free_device(b);
+  // A steady loop of the same sizes makes no new cudaMalloc after its first round.
+  { DeviceBuffer<float> x(12345), y(777); }
+  const int64_t mallocs = c::device_allocator_stats().cuda_mallocs;
+  for (int i = 0; i < 10; ++i) {
+    DeviceBuffer<float> x(12345), y(777);
+  }
+  EXPECT_EQ(c::device_allocator_stats().cuda_mallocs, mallocs);
+}
+
+TEST(CudaRuntime, CopiesRoundTripAndPinnedCopiesAreAsynchronous) {
+  LL_REQUIRE_GPU();
+  namespace c = kernels::cuda;
+  const std::vector<float> v = testing::random_vector(100003, 7);
+  DeviceBuffer<float> d(v);
+  DeviceBuffer<float> e(v.size());
+  c::memcpy_device_to_device(e.get(), d.get(), v.size() * sizeof(float));
+  EXPECT_EQ(e.download(), v);
+  float* pinned = static_cast<float*>(c::malloc_pinned(v.size() * sizeof(float)));
+  std::copy(v.begin(), v.end(), pinned);
+  DeviceBuffer<float> f(v.size());
+  c::memcpy_host_to_device_async(f.get(), pinned, v.size() * sizeof(float));
+  c::synchronize();
+  c::free_pinned(pinned);
+  EXPECT_EQ(f.download(), v);
+}
+
+}  // namespace
+}  // namespace ll
