@@ -48,6 +48,7 @@ struct TrainOptions {
   std::string out;
   bool resume = false;
   int64_t limit = 0;
+  int64_t image_size = 0;
   int64_t test_limit = 0;
   // GANs (apps/train_gan.h)
   double beta1 = 0.5;
@@ -251,8 +252,8 @@ void run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "train an autoencoder, a (beta-)VAE or a GAN and write a run directory");
-  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan or cgan (conditional)")
-      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "cgan"}));
+  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN) or cgan (conditional)")
+      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
   cmd->add_option("--data", o->data, "fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder of IDX files, or a folder of images")->capture_default_str();
@@ -274,6 +275,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
   cmd->add_option("--ngf", o->ngf, "GAN: generator width")->capture_default_str();
   cmd->add_option("--ndf", o->ndf, "GAN: discriminator width")->capture_default_str();
+  cmd->add_option("--image-size", o->image_size, "GAN on a folder of images: side to crop and resize to (0: the model's, 64 for dcgan, 128 for gan128)")->capture_default_str();
   cmd->add_option("--beta1", o->beta1, "GAN: Adam's beta1 (DCGAN: 0.5)")->capture_default_str();
   cmd->callback([o, cmd] {
     if (o->model == "ae" || o->model == "vae") {
@@ -295,6 +297,7 @@ void add_train_command(CLI::App& app) {
     g.out = o->out;
     g.resume = o->resume;
     g.limit = o->limit;
+    g.image_size = o->image_size;
     run_train_gan(g);
   });
 }

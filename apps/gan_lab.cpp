@@ -34,6 +34,7 @@ GanConfig config_from_json(const std::string& text, const std::string& path) {
     if (arch == "dcgan64") c.arch = models::GanArch::DCGAN64;
     else if (arch == "dcgan28") c.arch = models::GanArch::DCGAN28;
     else if (arch == "cgan28") c.arch = models::GanArch::CGAN28;
+    else if (arch == "gan128") c.arch = models::GanArch::GAN128;
     else throw std::invalid_argument("unknown GAN architecture '" + arch + "'");
     c.channels = j.at("channels").get<int64_t>();
     c.nz = j.at("nz").get<int64_t>();

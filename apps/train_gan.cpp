@@ -53,11 +53,13 @@ void run_train_gan(const GanTrainOptions& o) {
   if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
   if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
   const Device device = parse_device(o.device);
-  data::Dataset train = data::load_dataset(o.data, data::Split::Train);
+  if (o.image_size < 0) throw std::invalid_argument("--image-size must be positive (or 0 for the model's own size)");
+  const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
+  data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);
   truncate_dataset(train, o.limit);
 
   GanConfig c;
-  c.arch = o.model == "cgan" ? models::GanArch::CGAN28 : models::GanArch::DCGAN28;
+  c.arch = o.model == "cgan" ? models::GanArch::CGAN28 : o.model == "gan128" ? models::GanArch::GAN128 : models::GanArch::DCGAN28;
   if (o.model == "dcgan" && train.height == 64 && train.width == 64) c.arch = models::GanArch::DCGAN64;
   c.channels = train.channels;
   c.nz = o.nz;
@@ -66,7 +68,9 @@ void run_train_gan(const GanTrainOptions& o) {
   c.validate();
   if (train.height != c.image_size() || train.width != c.image_size()) {
     throw std::invalid_argument(o.data + " has " + std::to_string(train.height) + "x" + std::to_string(train.width) +
-                                " images; " + o.model + " trains on 28x28 (and dcgan on 64x64)");
+                                " images; " + o.model + " trains on " + std::to_string(c.image_size()) + "x" +
+                                std::to_string(c.image_size()) + " (dcgan: 28x28 or 64x64, gan128: 128x128, cgan: 28x28;" +
+                                " a folder of images is resized with --image-size)");
   }
   if (c.conditional()) {
     if (train.labels.empty()) throw std::invalid_argument("cgan needs class labels; " + o.data + " has none");
@@ -112,8 +116,10 @@ void run_train_gan(const GanTrainOptions& o) {
   }
 
   // One fixed batch of noise for the pictures; for the conditional GAN, row r of the 8x8 grid is class r.
+  // The 128x128 GAN shows a 4x4 grid (a 512-pixel picture, and a quarter of the generator's work).
+  const int64_t grid_cols = c.arch == models::GanArch::GAN128 ? 4 : 8;
   Generator fixed(o.seed, kFixedNoise);
-  const Tensor fixed_z = randn({64, c.nz}, fixed, device);
+  const Tensor fixed_z = randn({grid_cols * grid_cols, c.nz}, fixed, device);
   std::vector<int32_t> fixed_labels;
   if (c.conditional()) {
     for (int64_t i = 0; i < 64; ++i) fixed_labels.push_back(static_cast<int32_t>((i / 8) % c.num_classes));
@@ -173,7 +179,7 @@ void run_train_gan(const GanTrainOptions& o) {
       const Tensor images = g.forward(fixed_z, fixed_labels).to(Device::CPU);
       g.train();
       data::save_png(path_in(o.out, ("samples_epoch" + epoch_str + ".png").c_str()),
-                     data::make_grid(images, 8, 2, 0, -1.0f, 1.0f, 2));
+                     data::make_grid(images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
     }
     const double k = static_cast<double>(std::max<int64_t>(step, 1));
     nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},

@@ -13,7 +13,7 @@
 namespace ll::app {
 
 struct GanTrainOptions {
-  std::string model;  // dcgan or cgan
+  std::string model;  // dcgan, gan128 or cgan
   std::string data = "fashion-mnist";
   int64_t epochs = 5;
   int64_t batch_size = 128;
@@ -25,6 +25,7 @@ struct GanTrainOptions {
   std::string out;
   bool resume = false;
   int64_t limit = 0;
+  int64_t image_size = 0;  // side a folder of images is resized to (0: the model's: 64, 128 for gan128, 28 for cgan)
 };
 
 void run_train_gan(const GanTrainOptions& options);

@@ -119,7 +119,7 @@ std::string mnist_cache_dir() {
   throw DatasetNotFound("cannot locate the MNIST cache: set LATENTLAB_DATA, XDG_CACHE_HOME or HOME");
 }
 
-Dataset load_dataset(const std::string& name_or_path, Split split) {
+Dataset load_dataset(const std::string& name_or_path, Split split, int64_t image_size) {
   Dataset ds;
   ds.name = name_or_path;
 
@@ -153,7 +153,7 @@ Dataset load_dataset(const std::string& name_or_path, Split split) {
   std::error_code ec;
   const fs::path path(name_or_path);
   if (fs::is_directory(path, ec)) {
-    if (!has_idx_files(path) && folder_has_images(name_or_path)) return load_image_folder(name_or_path, split);
+    if (!has_idx_files(path) && folder_has_images(name_or_path)) return load_image_folder(name_or_path, split, image_size > 0 ? image_size : 64);
     if (!load_folder(ds, path, split, false, 0)) {
       const std::string stem = file_stem(split, "images-idx3");
       throw DatasetNotFound("data set '" + name_or_path + "': no " + stem + " or " + stem + ".gz in this folder (" +

@@ -37,7 +37,9 @@ class DatasetNotFound : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-Dataset load_dataset(const std::string& name_or_path, Split split);
+// `image_size` is the side, in pixels, that a folder of JPEG/PNG images is cropped and resized to
+// (0: 64); the other sources have their own fixed size and ignore it.
+Dataset load_dataset(const std::string& name_or_path, Split split, int64_t image_size = 0);
 
 // Where "mnist" lives: $LATENTLAB_DATA/mnist if set, else $XDG_CACHE_HOME/latentlab/mnist, else
 // ~/.cache/latentlab/mnist.

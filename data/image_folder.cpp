@@ -307,7 +307,7 @@ Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& o, I
   return ds;
 }
 
-Dataset load_image_folder(const std::string& dir, Split split) {
+Dataset load_image_folder(const std::string& dir, Split split, int64_t size) {
   const fs::path root(dir);
   std::error_code ec;
   const bool has_train = fs::is_directory(root / "train", ec), has_test = fs::is_directory(root / "test", ec);
@@ -316,7 +316,8 @@ Dataset load_image_folder(const std::string& dir, Split split) {
     const bool want_train = split == Split::Train;
     chosen = root / ((want_train && has_train) || !has_test ? "train" : "test");
   }
-  ImageFolderOptions o;  // 64 x 64 RGB, skip broken files
+  ImageFolderOptions o;  // RGB, skip broken files
+  o.size = size;
   o.labels_from_subfolders =
       fs::is_directory(chosen, ec) && !has_direct_images(chosen) && !list_subfolders(chosen).empty();
   Dataset ds = load_image_folder(chosen.string(), o);

@@ -54,11 +54,11 @@ struct ImageFolderReport {
 Dataset load_image_folder(const std::string& dir, const ImageFolderOptions& options,
                           ImageFolderReport* report = nullptr);
 
-// The form load_dataset uses for a folder path: 64 x 64 RGB, labels when the folder holds class
+// The form load_dataset uses for a folder path: `size` x `size` RGB, labels when the folder holds class
 // subfolders and no images of its own, broken files skipped. When the folder has train/ and test/
 // subfolders, the split picks one (a folder with only one of them uses it for both); otherwise the
 // whole folder serves both splits.
-Dataset load_image_folder(const std::string& dir, Split split);
+Dataset load_image_folder(const std::string& dir, Split split, int64_t size = 64);
 
 // Whether `dir` holds at least one image file (by extension) in it or below.
 bool folder_has_images(const std::string& dir);

@@ -1,4 +1,5 @@
-// test_gan_cli.cpp: `latentlab train dcgan|cgan` end to end on a tiny 28x28 data set.
+// test_gan_cli.cpp: `latentlab train dcgan|cgan` end to end on a tiny 28x28 data set, and
+// `train gan128` on a folder of images.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "data/idx.h"
+#include "data/image.h"
 #include "engine/checkpoint.h"
 #include "tests/apps/toy_run.h"
 
@@ -129,6 +131,35 @@ TEST(GanCli, RefusesImagesOfTheWrongSize) {
   const Result r = run(gan_args("dcgan", t / "data", t / "run", 1));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("28x28"), std::string::npos) << r.err;
+}
+
+// The study's 128x128 GAN trains on a folder of pictures of any size (center-cropped and resized),
+// skipping a broken file, and its run serves `sample`.
+TEST(GanCli, Gan128TrainsOnAFolderOfImages) {
+  TempDir t("gan128");
+  fs::create_directories(t / "faces");
+  for (int i = 0; i < 3; ++i) {
+    data::Image im{150 + 20 * i, 140, 3, {}};
+    im.pixels.resize(static_cast<size_t>(im.width * im.height * 3));
+    for (size_t k = 0; k < im.pixels.size(); ++k) im.pixels[k] = static_cast<uint8_t>((k * (7 + i)) % 251);
+    data::save_png(t / ("faces/face" + std::to_string(i) + ".png"), im);
+  }
+  std::ofstream(t / "faces/broken.jpg") << "not a picture";
+  Result r = run({"train", "gan128", "--data", t / "faces", "--out", t / "run", "--epochs", "1", "--batch-size", "2",
+                  "--seed", "5", "--device", "cpu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("skipped 1 of 4"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("gan128"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(t / "run/samples_epoch1.png"));
+  Metadata meta;
+  (void)load_tensors(t / "run/generator.safetensors", &meta);
+  EXPECT_NE(meta.at("config").find("gan128"), std::string::npos) << meta.at("config");
+  r = run({"sample", t / "run", "--n", "2", "--out", t / "s.idx"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Another size for the same model is refused with the size it needs.
+  r = run({"train", "gan128", "--data", t / "faces", "--out", t / "run64", "--image-size", "64", "--device", "cpu"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("128x128"), std::string::npos) << r.err;
 }
 
 }  // namespace
