@@ -13,7 +13,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
+// Debian's dataset-fashion-mnist; $LATENTLAB_FASHION_MNIST_DIR points elsewhere (machines without
+// the package, e.g. the GPU machines of scripts/gpu-check.sh).
+std::string fashion_mnist_dir() {
+  const char* env = std::getenv("LATENTLAB_FASHION_MNIST_DIR");
+  return env && *env ? env : "/usr/share/datasets/fashion-mnist";
+}
 
 // The classes of Fashion-MNIST, in label order (Xiao, Rasul, Vollgraf 2017).
 const std::vector<std::string> kFashionMnistClasses = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -125,7 +130,7 @@ Dataset load_dataset(const std::string& name_or_path, Split split, int64_t image
 
   if (name_or_path == "fashion-mnist") {
     ds.class_names = kFashionMnistClasses;
-    if (!load_folder(ds, kFashionMnistDir, split, true, 10)) {
+    if (!load_folder(ds, fashion_mnist_dir(), split, true, 10)) {
       throw DatasetNotFound("Fashion-MNIST is not installed: run `sudo apt-get install dataset-fashion-mnist` "
                             "(or bash scripts/deps.sh as root)");
     }

