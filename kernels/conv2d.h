@@ -5,11 +5,13 @@
 //   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1  (floor division)
 // Requires H + 2 pad_h >= R and W + 2 pad_w >= S (P() alone cannot tell: C++ rounds -1 / 2 to 0);
 // the CPU kernels throw std::invalid_argument otherwise.
-// CPU: im2col + one GEMM per group of images. CUDA: implicit GEMM, cuDNN as the baseline (CUDA
-// backend issue).
+// CPU: im2col + one GEMM per group of images. CUDA (kernels/cuda/conv2d.cu): im2col + cuBLAS
+// strided-batched GEMM, the column buffer bounded by chunking the batch; cuDNN (cudnn_conv.cu) as the
+// run-time alternative and baseline (set_conv_backend, `--conv-backend native|cudnn`).
 #pragma once
 #include "kernels/cuda_runtime.h"
 #include <cstdint>
+#include <string>
 
 namespace ll::kernels {
 
@@ -33,13 +35,48 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* g
 }  // namespace cpu
 
 namespace cuda {
-// The CUDA twins (kernels/cuda/conv2d.cu): the arguments of cpu::, device pointers, on `stream`.
+// Two implementations of every CUDA convolution (conv2d and conv_transpose2d), chosen at run time:
+//   Native  im2col + cuBLAS GEMMs (kernels/cuda/conv2d.cu, conv_transpose2d.cu, im2col.cu)
+//   Cudnn   cuDNN's convolutions (kernels/cuda/cudnn_conv.cu), the baseline; its *_cudnn entry
+//           points throw std::runtime_error in a build without cuDNN.
+// Both are deterministic (fixed-order sums; cuDNN restricted to its deterministic algorithms) and
+// FP32 unless allow_tf32(). The plain entry points route on conv_backend() (process-wide, default
+// Native); tests and benches call the explicit *_native / *_cudnn ones.
+enum class ConvBackend { Native, Cudnn };
+void set_conv_backend(ConvBackend b);
+ConvBackend conv_backend();
+// "native" or "cudnn"; anything else throws std::invalid_argument naming the accepted values.
+ConvBackend parse_conv_backend(const std::string& s);
+const char* conv_backend_name(ConvBackend b);  // "native" / "cudnn"
+
+// The native backend's bound on its column-matrix scratch (bytes; default 256 MiB): the batch is
+// cut into chunks of images whose column matrices fit (at least one image per chunk). The chunking
+// depends only on the shape and this bound, so results are reproducible. Tests lower it to
+// exercise the chunked paths.
+void set_conv_column_budget(int64_t bytes);
+int64_t conv_column_budget();
+
+// The CUDA twins: the arguments of cpu::, device pointers, on `stream`; routed on conv_backend().
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y, Stream stream);
 void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w, float* gx,
                           Stream stream);
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* gy, float* gw,
                             Stream stream);
+
+// The same, one backend each.
+void conv2d_forward_native(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                           float* y, Stream stream);
+void conv2d_backward_data_native(const Conv2dShape& s, const float* gy, const float* w, float* gx,
+                                 Stream stream);
+void conv2d_backward_weight_native(const Conv2dShape& s, const float* x, const float* gy,
+                                   float* gw, Stream stream);
+void conv2d_forward_cudnn(const Conv2dShape& s, const float* x, const float* w, const float* bias,
+                          float* y, Stream stream);
+void conv2d_backward_data_cudnn(const Conv2dShape& s, const float* gy, const float* w, float* gx,
+                                Stream stream);
+void conv2d_backward_weight_cudnn(const Conv2dShape& s, const float* x, const float* gy, float* gw,
+                                  Stream stream);
 }  // namespace cuda
 
 }  // namespace ll::kernels

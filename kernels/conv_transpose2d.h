@@ -34,13 +34,29 @@ void conv_transpose2d_backward_weight(const ConvTranspose2dShape& s, const float
 }  // namespace cpu
 
 namespace cuda {
-// The CUDA twins (kernels/cuda/conv_transpose2d.cu): the arguments of cpu::, device pointers, on `stream`.
+// The CUDA twins (kernels/cuda/conv_transpose2d.cu): the arguments of cpu::, device pointers, on
+// `stream`; routed on cuda::conv_backend() like conv2d's (see kernels/conv2d.h).
 void conv_transpose2d_forward(const ConvTranspose2dShape& s, const float* x, const float* w,
                               const float* bias, float* y, Stream stream);
 void conv_transpose2d_backward_data(const ConvTranspose2dShape& s, const float* gy, const float* w,
                                     float* gx, Stream stream);
 void conv_transpose2d_backward_weight(const ConvTranspose2dShape& s, const float* x,
                                       const float* gy, float* gw, Stream stream);
+
+// The same, one backend each: im2col + cuBLAS (conv_transpose2d.cu) and cuDNN (cudnn_conv.cu;
+// std::runtime_error in a build without cuDNN).
+void conv_transpose2d_forward_native(const ConvTranspose2dShape& s, const float* x, const float* w,
+                                     const float* bias, float* y, Stream stream);
+void conv_transpose2d_backward_data_native(const ConvTranspose2dShape& s, const float* gy,
+                                           const float* w, float* gx, Stream stream);
+void conv_transpose2d_backward_weight_native(const ConvTranspose2dShape& s, const float* x,
+                                             const float* gy, float* gw, Stream stream);
+void conv_transpose2d_forward_cudnn(const ConvTranspose2dShape& s, const float* x, const float* w,
+                                    const float* bias, float* y, Stream stream);
+void conv_transpose2d_backward_data_cudnn(const ConvTranspose2dShape& s, const float* gy,
+                                          const float* w, float* gx, Stream stream);
+void conv_transpose2d_backward_weight_cudnn(const ConvTranspose2dShape& s, const float* x,
+                                            const float* gy, float* gw, Stream stream);
 }  // namespace cuda
 
 }  // namespace ll::kernels

@@ -13,6 +13,15 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 
 namespace ll::kernels::cuda {
 // The CUDA twins (kernels/cuda/gemm.cu): the arguments of cpu::, device pointers, on `stream`.
+// cuBLAS in full FP32 unless allow_tf32() (kernels/cuda_runtime.h). Sizes must fit cuBLAS's 32-bit
+// int (std::invalid_argument otherwise). K = 0 gives C = beta C (C = 0 when beta = 0).
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           const float* B, float beta, float* C, Stream stream);
+
+// `batch` independent GEMMs of the shape above, matrix i at A + i stride_a, B + i stride_b and
+// C + i stride_c (strides in floats; 0 reuses one operand for every product, e.g. a conv's weight):
+//   C_i = alpha op(A_i) op(B_i) + beta C_i,  all row-major and contiguous as in gemm().
+void gemm_strided_batched(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                          const float* A, int64_t stride_a, const float* B, int64_t stride_b,
+                          float beta, float* C, int64_t stride_c, int64_t batch, Stream stream);
 }  // namespace ll::kernels::cuda

@@ -37,8 +37,24 @@ namespace cuda {
 // The CUDA twins (kernels/cuda/optim.cu): the arguments of cpu::, device pointers, on `stream`.
 void adam_step(const f::AdamCoeffs& c, float* p, const float* g, float* m, float* v, int64_t n,
                Stream stream);
+// Throws std::invalid_argument, as the CPU does, when c.momentum != 0 and buf is nullptr.
 void sgd_step(const f::SgdCoeffs& c, float* p, const float* g, float* buf, int64_t n,
               Stream stream);
+
+// One parameter tensor of a multi-tensor update: device pointers to its n values, its gradient and
+// its two moment buffers.
+struct AdamTensor {
+  float* p;
+  const float* g;
+  float* m;
+  float* v;
+  int64_t n;
+};
+// adam_step over `count` tensors (a host array of AdamTensor) with the same coefficients, in one
+// kernel launch per 48 tensors instead of one per tensor; each element's result is bitwise that of
+// adam_step. Tensors with n == 0 are skipped. The array may be reused as soon as this returns.
+void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t count,
+                     Stream stream);
 }  // namespace cuda
 
 }  // namespace ll::kernels

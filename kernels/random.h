@@ -11,6 +11,9 @@ namespace ll::kernels::cpu {
 void fill_uniform(float* y, int64_t n, float lo, float hi, const PhiloxStream& stream);
 // y[i] = mean + std * z_i, z_i standard normal (curand_normal4 layout)
 void fill_normal(float* y, int64_t n, float mean, float std, const PhiloxStream& stream);
+// out[i] = raw 32-bit number stream.offset + i (ll::philox_raw): what curand() returns after
+// curand_init(seed, subsequence, offset + i). The reference for the GPU's bit-for-bit test.
+void philox_raw(uint32_t* out, int64_t n, const PhiloxStream& stream);
 }  // namespace ll::kernels::cpu
 
 namespace ll::kernels::cuda {
@@ -19,4 +22,7 @@ void fill_uniform(float* y, int64_t n, float lo, float hi, const PhiloxStream& p
                   Stream stream);
 void fill_normal(float* y, int64_t n, float mean, float std, const PhiloxStream& philox,
                  Stream stream);
+// out[i] = raw number philox.offset + i, from cuRAND's device API (curand_init + curand): equal to
+// cpu::philox_raw bit for bit. For tests of the stream convention.
+void philox_raw(uint32_t* out, int64_t n, const PhiloxStream& philox, Stream stream);
 }  // namespace ll::kernels::cuda

@@ -23,4 +23,13 @@ void fill_normal(float* y, int64_t n, float mean, float std, const PhiloxStream&
       [&](int64_t i, float z) { y[i] = f::normal_affine(z, mean, std); });
 }
 
+// One number at a time: this is the reference the block-at-a-time paths and the GPU are checked
+// against, so it stays the plain per-number formula.
+void philox_raw(uint32_t* out, int64_t n, const PhiloxStream& stream) {
+#pragma omp parallel for if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = ll::philox_raw(stream.seed, stream.subsequence, stream.offset + static_cast<uint64_t>(i));
+  }
+}
+
 }  // namespace ll::kernels::cpu

@@ -1,5 +1,6 @@
 // runtime.cu: device discovery, the compute stream, the caching device allocator, pinned memory,
 // copies and the cuBLAS handle (declared in kernels/cuda_runtime.h and kernels/cuda/common.cuh).
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -126,7 +127,8 @@ void* malloc_device(size_t bytes) {
       (void)cudaGetLastError();
       std::ostringstream s;
       s << "cannot allocate " << bytes << " bytes on the GPU (" << cudaGetErrorString(err) << "; "
-        << c.stats.live_bytes << " bytes in use by latentlab): use a smaller --batch-size";
+        << c.stats.live_bytes << " bytes in use by latentlab)";
+      if (err == cudaErrorMemoryAllocation) s << ": use a smaller --batch-size";
       throw CudaError(s.str());
     }
     ++c.stats.cuda_mallocs;
@@ -204,7 +206,7 @@ void synchronize() { LL_CUDA_CHECK(cudaStreamSynchronize(compute_stream())); }
 
 // ---- cuBLAS -----------------------------------------------------------------------------------
 namespace {
-bool g_allow_tf32 = false;
+std::atomic<bool> g_allow_tf32{false};  // set by the main thread, read wherever GEMMs run
 }
 
 cublasHandle_t cublas_handle() {
