@@ -1,8 +1,11 @@
 #include "engine/device.h"
 
+#include <cstring>
 #include <stdexcept>
 
-
+#include "engine/allocator.h"
+#include "engine/ops/dispatch.h"
+#include "kernels/conv2d.h"
 #include "kernels/cuda_runtime.h"
 
 namespace ll {
@@ -39,9 +42,9 @@ std::string cuda_description() {
 #endif
 }
 
-// The ops' CUDA kernels are not in this build yet (the CUDA backend issue): until they are, "auto"
-// stays on the CPU even where a GPU is present, and "cuda" says why it cannot be used.
-constexpr bool kCudaOpsBuilt = false;
+// Every engine op dispatches to its kernels::cuda twin (engine/ops/dispatch.h) in a CUDA build, so
+// "auto" picks the GPU wherever one is usable.
+constexpr bool kCudaOpsBuilt = true;
 
 bool cuda_ops_built() { return cuda_built() && kCudaOpsBuilt; }
 
@@ -73,10 +76,38 @@ void cuda_free(void* p) noexcept {
     // next checked CUDA call reports it.
   }
 }
-void cuda_copy_host_to_device(void* dst, const void* src, size_t bytes) { kernels::cuda::memcpy_host_to_device(dst, src, bytes); }
-void cuda_copy_device_to_host(void* dst, const void* src, size_t bytes) { kernels::cuda::memcpy_device_to_host(dst, src, bytes); }
+void cuda_copy_host_to_device(void* dst, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (bytes <= kMaxStagedCopyBytes) {
+    void* staging = nullptr;
+    try {
+      staging = pinned_alloc(bytes);
+    } catch (const std::exception&) {
+      staging = nullptr;  // no pinned memory left: the waiting copy below still works
+    }
+    if (staging) {
+      std::memcpy(staging, src, bytes);
+      kernels::cuda::memcpy_host_to_device_async(dst, staging, bytes);
+      pinned_free(staging, bytes);  // reused only after the stream has passed this copy
+      return;
+    }
+  }
+  const uint64_t ticket = device_wait_begin();
+  kernels::cuda::memcpy_host_to_device(dst, src, bytes);  // waits for the stream
+  device_wait_end(ticket);
+}
+void cuda_copy_device_to_host(void* dst, const void* src, size_t bytes) {
+  const uint64_t ticket = device_wait_begin();
+  kernels::cuda::memcpy_device_to_host(dst, src, bytes);  // waits for the stream
+  device_wait_end(ticket);
+}
 void cuda_copy_device_to_device(void* dst, const void* src, size_t bytes) { kernels::cuda::memcpy_device_to_device(dst, src, bytes); }
 void cuda_memset_zero(void* dst, size_t bytes) { kernels::cuda::memset_device(dst, 0, bytes); }
+void cuda_synchronize() {
+  const uint64_t ticket = device_wait_begin();
+  kernels::cuda::synchronize();
+  device_wait_end(ticket);
+}
 #else
 namespace {
 [[noreturn]] void no_cuda() { throw std::runtime_error("a CUDA tensor was requested but latentlab was built without CUDA"); }
@@ -87,6 +118,31 @@ void cuda_copy_host_to_device(void*, const void*, size_t) { no_cuda(); }
 void cuda_copy_device_to_host(void*, const void*, size_t) { no_cuda(); }
 void cuda_copy_device_to_device(void*, const void*, size_t) { no_cuda(); }
 void cuda_memset_zero(void*, size_t) { no_cuda(); }
+void cuda_synchronize() { no_cuda(); }
 #endif
+
+void set_cuda_options(const std::string& conv_backend, bool allow_tf32) {
+  if (conv_backend != "native" && conv_backend != "cudnn") {
+    throw std::invalid_argument("--conv-backend '" + conv_backend + "' is not one of native, cudnn");
+  }
+#ifdef LATENTLAB_HAS_CUDA
+#ifndef LATENTLAB_HAS_CUDNN
+  if (conv_backend == "cudnn") {
+    throw std::invalid_argument("--conv-backend cudnn: this build has no cuDNN (install cuDNN 9 and reconfigure); use native");
+  }
+#endif
+  kernels::cuda::set_conv_backend(kernels::cuda::parse_conv_backend(conv_backend));
+  kernels::cuda::set_allow_tf32(allow_tf32);
+#else
+  (void)allow_tf32;  // a CPU-only build: nothing to configure
+#endif
+}
+
+namespace detail {
+void no_cuda_kernels(const char* kernel) {
+  throw std::runtime_error(std::string("kernel '") + kernel +
+                           "' was called on a CUDA tensor but latentlab was built without CUDA");
+}
+}  // namespace detail
 
 }  // namespace ll

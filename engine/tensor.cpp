@@ -8,6 +8,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/elementwise.h"
 
 namespace ll {
@@ -37,13 +38,9 @@ void check_same_device(const char* op, std::initializer_list<const Tensor*> tens
     if (!first) {
       first = t;
     } else if (t->device() != first->device()) {
-      throw std::invalid_argument(std::string(op) + ": tensors on different devices (" +
-                                  device_name(first->device()) + " and " + device_name(t->device()) + ")");
+      throw std::invalid_argument(std::string(op) + ": tensors on different devices (" + first->str() + " and " +
+                                  t->str() + "); move them with .to(device) first");
     }
-  }
-  if (first && first->device() == Device::CUDA) {
-    throw std::runtime_error(std::string(op) +
-                             ": this op has no CUDA kernel in this build yet; run with --device cpu");
   }
 }
 
@@ -196,13 +193,7 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(float value) {
   if (numel() == 0) return;
-  if (is_cpu()) {
-    kernels::cpu::fill(data(), value, numel());
-  } else if (value == 0.0f) {
-    cuda_memset_zero(data(), static_cast<size_t>(numel()) * sizeof(float));
-  } else {
-    copy_(Tensor::full(shape(), value, Device::CPU));
-  }
+  LL_KERNEL(device(), fill, data(), value, numel());
 }
 
 // ---- views ------------------------------------------------------------------------------------

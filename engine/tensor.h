@@ -119,7 +119,8 @@ class Tensor {
 
 // Throws std::invalid_argument with `op: message` unless `cond`.
 void check_arg(bool cond, const char* op, const std::string& message);
-// Throws unless all tensors are on the same device and, for now, that the op has a kernel there.
+// Throws std::invalid_argument, naming the op and both tensors, unless all defined tensors are on
+// the same device. (Every op has kernels on both devices: engine/ops/dispatch.h.)
 void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors);
 
 }  // namespace ll

@@ -2,20 +2,20 @@
 
 #include <cmath>
 
+#include "engine/ops/dispatch.h"
 #include "kernels/random.h"
 
 namespace ll::init {
 
+// Filled in place on the tensor's device, from the same Philox numbers on either (engine/rng.h).
 void uniform_(Tensor& t, float lo, float hi, Generator& gen) {
-  Tensor host = Tensor::empty(t.shape(), Device::CPU);
-  kernels::cpu::fill_uniform(host.data(), host.numel(), lo, hi, gen.next(host.numel()));
-  t.copy_(host);
+  const PhiloxStream stream = gen.next(t.numel());
+  if (t.numel() > 0) LL_KERNEL(t.device(), fill_uniform, t.data(), t.numel(), lo, hi, stream);
 }
 
 void normal_(Tensor& t, float mean, float std, Generator& gen) {
-  Tensor host = Tensor::empty(t.shape(), Device::CPU);
-  kernels::cpu::fill_normal(host.data(), host.numel(), mean, std, gen.next(host.numel()));
-  t.copy_(host);
+  const PhiloxStream stream = gen.next(t.numel());
+  if (t.numel() > 0) LL_KERNEL(t.device(), fill_normal, t.data(), t.numel(), mean, std, stream);
 }
 
 int64_t fan_in(const Tensor& weight) {

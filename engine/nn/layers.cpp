@@ -4,7 +4,9 @@
 
 #include "engine/autograd.h"
 #include "engine/nn/init.h"
+#include "engine/ops/dispatch.h"
 #include "engine/ops/ops.h"
+#include "kernels/elementwise.h"
 
 namespace ll::nn {
 
@@ -78,8 +80,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
   check_arg(ok, input_dims == 4 ? "BatchNorm2d" : "BatchNorm1d",
             std::string("expects ") + (input_dims == 4 ? "(N, C, H, W)" : "(N, C) or (N, C, L)") + " input, got " + x.str());
   if (is_training()) {
-    NoGradGuard no_grad;
-    num_batches_tracked.copy_(Tensor::scalar(num_batches_tracked.item() + 1.0f));
+    // += 1 in place, on the buffer's device (no wait for the GPU).
+    float* n = num_batches_tracked.data();
+    LL_KERNEL(num_batches_tracked.device(), add_scalar, n, 1.0f, n, 1);
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }

@@ -95,8 +95,10 @@ void Module::zero_grad() {
 void Module::to(Device device) {
   for (auto& [name, t] : params_) {
     if (t->device() == device) continue;
+    const Tensor grad = t->grad();
     *t = t->detach().to(device);
     t->set_requires_grad(true);
+    if (grad.defined()) t->set_grad(grad.to(device));  // an accumulated gradient moves along
   }
   for (auto& [name, t] : buffers_) *t = t->to(device);
   for (auto& [name, child] : children_) child->to(device);

@@ -43,7 +43,9 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
   void zero_grad();
-  // Moves every parameter and buffer to `device` (parameters stay leaves that require grad).
+  // Moves every parameter (with its gradient, if any) and buffer to `device`; parameters stay
+  // leaves that require grad. The members then hold new tensors: create optimizers after the move
+  // (an optimizer made before keeps updating the old tensors).
   void to(Device device);
 
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }

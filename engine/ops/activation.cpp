@@ -1,11 +1,11 @@
 #include "engine/ops/activation.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/activation.h"
 
 namespace ll {
 
-namespace k = kernels::cpu;
 using kernels::Activation;
 
 namespace {
@@ -14,13 +14,13 @@ namespace {
 Tensor activation(const char* op, Activation a, float slope, const Tensor& x) {
   check_same_device(op, {&x});
   Tensor y = Tensor::empty_like(x);
-  k::activation_forward(a, slope, x.data(), y.data(), x.numel());
+  LL_KERNEL(x.device(), activation_forward, a, slope, x.data(), y.data(), x.numel());
   const bool through_output = a == Activation::Tanh || a == Activation::Sigmoid;
   Tensor saved = through_output ? y.detach() : x.detach();
   return record(y, op, {x}, [a, slope, saved, through_output](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    k::activation_backward(a, slope, through_output ? nullptr : saved.data(),
-                           through_output ? saved.data() : nullptr, g.data(), gx.data(), g.numel());
+    LL_KERNEL(g.device(), activation_backward, a, slope, through_output ? nullptr : saved.data(),
+              through_output ? saved.data() : nullptr, g.data(), gx.data(), g.numel());
     return std::vector<Tensor>{gx};
   });
 }

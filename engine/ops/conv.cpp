@@ -1,14 +1,13 @@
 #include "engine/ops/conv.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/bias.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"
 #include "kernels/pad.h"
 
 namespace ll {
-
-namespace k = kernels::cpu;
 
 namespace {
 void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, int64_t w_in_dim,
@@ -31,7 +30,7 @@ Tensor bias_grad(const Tensor& g, bool has_bias) {
   if (!has_bias) return Tensor();
   const int64_t N = g.size(0), K = g.size(1);
   Tensor gb = Tensor::empty({K}, g.device());
-  k::bias_backward(g.data(), gb.data(), N, K, g.numel() / (N * K > 0 ? N * K : 1));
+  LL_KERNEL(g.device(), bias_backward, g.data(), gb.data(), N, K, g.numel() / (N * K > 0 ? N * K : 1));
   return gb;
 }
 }  // namespace
@@ -53,7 +52,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
   check_arg(s.H + 2 * s.pad_h >= s.R && s.W + 2 * s.pad_w >= s.S, "conv2d",
             "kernel " + std::to_string(s.R) + "x" + std::to_string(s.S) + " larger than the padded input " + x.str());
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
-  k::conv2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+  LL_KERNEL(y.device(), conv2d_forward, s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
 
   const bool has_bias = bias.defined();
   const bool need_x = x.requires_grad();  // false for the data fed to the first layer
@@ -62,10 +61,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
     Tensor gx;
     if (need_x) {
       gx = Tensor::empty(x.shape(), g.device());
-      k::conv2d_backward_data(s, g.data(), w.data(), gx.data());
+      LL_KERNEL(g.device(), conv2d_backward_data, s, g.data(), w.data(), gx.data());
     }
     Tensor gw = Tensor::empty(w.shape(), g.device());
-    k::conv2d_backward_weight(s, x.data(), g.data(), gw.data());
+    LL_KERNEL(g.device(), conv2d_backward_weight, s, x.data(), g.data(), gw.data());
     return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
   });
 }
@@ -93,7 +92,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   s.output_padding_w = output_padding[1];
   check_arg(s.P() > 0 && s.Q() > 0, "conv_transpose2d", "output would be empty for input " + x.str());
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
-  k::conv_transpose2d_forward(s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
+  LL_KERNEL(y.device(), conv_transpose2d_forward, s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr,
+            y.data());
 
   const bool has_bias = bias.defined();
   const bool need_x = x.requires_grad();
@@ -102,10 +102,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
                   Tensor gx;
                   if (need_x) {
                     gx = Tensor::empty(x.shape(), g.device());
-                    k::conv_transpose2d_backward_data(s, g.data(), w.data(), gx.data());
+                    LL_KERNEL(g.device(), conv_transpose2d_backward_data, s, g.data(), w.data(), gx.data());
                   }
                   Tensor gw = Tensor::empty(w.shape(), g.device());
-                  k::conv_transpose2d_backward_weight(s, x.data(), g.data(), gw.data());
+                  LL_KERNEL(g.device(), conv_transpose2d_backward_weight, s, x.data(), g.data(), gw.data());
                   return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
                 });
 }
@@ -124,10 +124,10 @@ Tensor pad2d(const Tensor& x, std::array<int64_t, 4> padding) {
   s.left = padding[2];
   s.right = padding[3];
   Tensor y = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
-  k::pad2d_forward(s, x.data(), y.data());
+  LL_KERNEL(y.device(), pad2d_forward, s, x.data(), y.data());
   return record(y, "pad2d", {x}, [s, shape = x.shape()](const Tensor& g) {
     Tensor gx = Tensor::empty(shape, g.device());
-    k::pad2d_backward(s, g.data(), gx.data());
+    LL_KERNEL(g.device(), pad2d_backward, s, g.data(), gx.data());
     return std::vector<Tensor>{gx};
   });
 }

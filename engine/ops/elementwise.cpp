@@ -1,12 +1,11 @@
 #include "engine/ops/elementwise.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/elementwise.h"
 #include "kernels/reduce.h"
 
 namespace ll {
-
-namespace k = kernels::cpu;
 
 namespace {
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
@@ -33,21 +32,21 @@ void split_at(const Shape& s, int64_t d, int64_t& outer, int64_t& mid, int64_t& 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_same_shape("add", a, b);
   Tensor y = Tensor::empty_like(a);
-  k::add(a.data(), b.data(), y.data(), y.numel());
+  LL_KERNEL(y.device(), add, a.data(), b.data(), y.data(), y.numel());
   return record(y, "add", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, g}; });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   check_same_shape("sub", a, b);
   Tensor y = Tensor::empty_like(a);
-  k::sub(a.data(), b.data(), y.data(), y.numel());
+  LL_KERNEL(y.device(), sub, a.data(), b.data(), y.data(), y.numel());
   return record(y, "sub", {a, b}, [](const Tensor& g) { return std::vector<Tensor>{g, neg(g)}; });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   check_same_shape("mul", a, b);
   Tensor y = Tensor::empty_like(a);
-  k::mul(a.data(), b.data(), y.data(), y.numel());
+  LL_KERNEL(y.device(), mul, a.data(), b.data(), y.data(), y.numel());
   return record(y, "mul", {a, b}, [a = a.detach(), b = b.detach()](const Tensor& g) {
     return std::vector<Tensor>{mul(g, b), mul(g, a)};
   });
@@ -56,14 +55,14 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 Tensor scale(const Tensor& x, float alpha) {
   check_same_device("scale", {&x});
   Tensor y = Tensor::empty_like(x);
-  k::scale(x.data(), alpha, y.data(), y.numel());
+  LL_KERNEL(y.device(), scale, x.data(), alpha, y.data(), y.numel());
   return record(y, "scale", {x}, [alpha](const Tensor& g) { return std::vector<Tensor>{scale(g, alpha)}; });
 }
 
 Tensor add_scalar(const Tensor& x, float c) {
   check_same_device("add_scalar", {&x});
   Tensor y = Tensor::empty_like(x);
-  k::add_scalar(x.data(), c, y.data(), y.numel());
+  LL_KERNEL(y.device(), add_scalar, x.data(), c, y.data(), y.numel());
   return record(y, "add_scalar", {x}, [](const Tensor& g) { return std::vector<Tensor>{g}; });
 }
 
@@ -72,7 +71,7 @@ Tensor neg(const Tensor& x) { return scale(x, -1.0f); }
 Tensor exp(const Tensor& x) {
   check_same_device("exp", {&x});
   Tensor y = Tensor::empty_like(x);
-  k::exp(x.data(), y.data(), y.numel());
+  LL_KERNEL(y.device(), exp, x.data(), y.data(), y.numel());
   // d exp(x) = exp(x): reuse the output's values (detached: no reference cycle).
   return record(y, "exp", {x}, [y = y.detach()](const Tensor& g) { return std::vector<Tensor>{mul(g, y)}; });
 }
@@ -80,10 +79,14 @@ Tensor exp(const Tensor& x) {
 Tensor sum(const Tensor& x) {
   check_same_device("sum", {&x});
   Tensor y = Tensor::empty({}, x.device());
-  k::sum_all(x.data(), x.numel(), y.data());
+  LL_KERNEL(y.device(), sum_all, x.data(), x.numel(), y.data());
   const Shape s = x.shape();
   return record(y, "sum", {x}, [s](const Tensor& g) {
-    return std::vector<Tensor>{Tensor::full(s, g.item(), g.device())};
+    if (g.is_cpu()) return std::vector<Tensor>{Tensor::full(s, g.item(), g.device())};
+    // On the GPU the upstream value stays there: broadcast (1, 1) -> (1, n, 1), as sum_dim's backward.
+    Tensor gx = Tensor::empty(s, g.device());
+    LL_KERNEL(gx.device(), broadcast_dim, g.data(), gx.data(), 1, gx.numel(), 1);
+    return std::vector<Tensor>{gx};
   });
 }
 
@@ -104,11 +107,11 @@ Tensor sum(const Tensor& x, int64_t dim, bool keepdim) {
     out.erase(out.begin() + d);
   }
   Tensor y = Tensor::empty(out, x.device());
-  k::sum_dim(x.data(), y.data(), outer, mid, inner);
+  LL_KERNEL(y.device(), sum_dim, x.data(), y.data(), outer, mid, inner);
   const Shape s = x.shape();
   return record(y, "sum_dim", {x}, [s, outer, mid, inner](const Tensor& g) {
     Tensor gx = Tensor::empty(s, g.device());
-    k::broadcast_dim(g.data(), gx.data(), outer, mid, inner);
+    LL_KERNEL(gx.device(), broadcast_dim, g.data(), gx.data(), outer, mid, inner);
     return std::vector<Tensor>{gx};
   });
 }
@@ -143,7 +146,7 @@ Tensor cat(const std::vector<Tensor>& xs, int64_t dim) {
   int64_t at = 0;
   for (const Tensor& x : xs) {
     const int64_t len = x.size(d) * inner;
-    k::copy_rows(x.data(), len, 0, y.data(), row, at, outer, len);
+    LL_KERNEL(y.device(), copy_rows, x.data(), len, 0, y.data(), row, at, outer, len);
     starts.push_back(at / inner);
     lengths.push_back(x.size(d));
     at += len;
@@ -167,11 +170,11 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   Shape out = x.shape();
   out[static_cast<size_t>(d)] = length;
   Tensor y = Tensor::empty(out, x.device());
-  k::copy_rows(x.data(), mid * inner, start * inner, y.data(), length * inner, 0, outer, length * inner);
+  LL_KERNEL(y.device(), copy_rows, x.data(), mid * inner, start * inner, y.data(), length * inner, 0, outer, length * inner);
   const Shape s = x.shape();
   return record(y, "narrow", {x}, [s, outer, mid, inner, start, length](const Tensor& g) {
     Tensor gx = Tensor::zeros(s, g.device());
-    k::copy_rows(g.data(), length * inner, 0, gx.data(), mid * inner, start * inner, outer, length * inner);
+    LL_KERNEL(gx.device(), copy_rows, g.data(), length * inner, 0, gx.data(), mid * inner, start * inner, outer, length * inner);
     return std::vector<Tensor>{gx};
   });
 }

@@ -1,12 +1,11 @@
 #include "engine/ops/linear.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/bias.h"
 #include "kernels/gemm.h"
 
 namespace ll {
-
-namespace k = kernels::cpu;
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   check_arg(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "matmul",
@@ -14,17 +13,17 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_device("matmul", {&a, &b});
   const int64_t M = a.size(0), K = a.size(1), N = b.size(1);
   Tensor y = Tensor::empty({M, N}, a.device());
-  k::gemm(false, false, M, N, K, 1.0f, a.data(), b.data(), 0.0f, y.data());
+  LL_KERNEL(y.device(), gemm, false, false, M, N, K, 1.0f, a.data(), b.data(), 0.0f, y.data());
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   return record(y, "matmul", {a, b}, [a = a.detach(), b = b.detach(), M, N, K, need_a, need_b](const Tensor& g) {
     Tensor ga, gb;
     if (need_a) {  // ga = g (M, N) @ b^T (N, K)
       ga = Tensor::empty({M, K}, g.device());
-      k::gemm(false, true, M, K, N, 1.0f, g.data(), b.data(), 0.0f, ga.data());
+      LL_KERNEL(g.device(), gemm, false, true, M, K, N, 1.0f, g.data(), b.data(), 0.0f, ga.data());
     }
     if (need_b) {  // gb = a^T (K, M) @ g (M, N)
       gb = Tensor::empty({K, N}, g.device());
-      k::gemm(true, false, K, N, M, 1.0f, a.data(), g.data(), 0.0f, gb.data());
+      LL_KERNEL(g.device(), gemm, true, false, K, N, M, 1.0f, a.data(), g.data(), 0.0f, gb.data());
     }
     return std::vector<Tensor>{ga, gb};
   });
@@ -41,8 +40,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_same_device("linear", {&x, &weight, &bias});
   Tensor y = Tensor::empty({N, out}, x.device());
   // y (N, out) = x (N, in) @ weight^T (in, out)
-  k::gemm(false, true, N, out, in, 1.0f, x.data(), weight.data(), 0.0f, y.data());
-  if (bias.defined()) k::bias_add(y.data(), bias.data(), N, out, 1);
+  LL_KERNEL(y.device(), gemm, false, true, N, out, in, 1.0f, x.data(), weight.data(), 0.0f, y.data());
+  if (bias.defined()) LL_KERNEL(y.device(), bias_add, y.data(), bias.data(), N, out, 1);
 
   const bool has_bias = bias.defined();
   // The input's gradient is skipped when nothing needs it (the data fed to the first layer).
@@ -52,15 +51,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                   Tensor gx;
                   if (need_x) {  // gx (N, in) = g (N, out) @ weight (out, in)
                     gx = Tensor::empty({N, in}, g.device());
-                    k::gemm(false, false, N, in, out, 1.0f, g.data(), w.data(), 0.0f, gx.data());
+                    LL_KERNEL(g.device(), gemm, false, false, N, in, out, 1.0f, g.data(), w.data(), 0.0f, gx.data());
                   }
                   // gw (out, in) = g^T (out, N) @ x (N, in)
                   Tensor gw = Tensor::empty({out, in}, g.device());
-                  k::gemm(true, false, out, in, N, 1.0f, g.data(), x.data(), 0.0f, gw.data());
+                  LL_KERNEL(g.device(), gemm, true, false, out, in, N, 1.0f, g.data(), x.data(), 0.0f, gw.data());
                   Tensor gb;
                   if (has_bias) {
                     gb = Tensor::empty({out}, g.device());
-                    k::bias_backward(g.data(), gb.data(), N, out, 1);
+                    LL_KERNEL(g.device(), bias_backward, g.data(), gb.data(), N, out, 1);
                   }
                   return std::vector<Tensor>{gx, gw, gb};
                 });

@@ -1,13 +1,22 @@
 #include "engine/ops/loss.h"
 
+#include <memory>
+
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/internal.h"
 #include "kernels/elementwise.h"
 #include "kernels/vae.h"
 
 namespace ll {
 
-namespace k = kernels::cpu;
+// The upstream gradient g of a loss is one value (dL/dloss; 1 when the loss is what backward()
+// starts from). On the CPU the backwards read it on the host and pass it to the kernel, as they
+// always have. On CUDA it stays on the device: the kernel computes the gradient for gout = 1 and
+// detail::scale_by multiplies g in on the device, so the host does not wait for the GPU in the
+// middle of a backward pass. For g = 1 both give the same bits; otherwise they may differ by
+// rounding (gout * k rounded once on the CPU, k then g on the GPU).
 
 namespace {
 void check_pair(const char* op, const Tensor& x, const Tensor& t) {
@@ -22,28 +31,33 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r) 
   Tensor loss = Tensor::empty({}, logits.device());
   // The target gets no gradient (as in most uses; PyTorch would give one).
   if (!needs_grad({&logits})) {
-    k::bce_with_logits_forward(logits.data(), target.data(), logits.numel(), r, loss.data());
+    LL_KERNEL(logits.device(), bce_with_logits_forward, logits.data(), target.data(), logits.numel(), r, loss.data());
     return loss;
   }
   // One fused pass: the loss and dloss/dlogits; backward only scales the latter.
   Tensor gx = Tensor::empty_like(logits);
-  k::bce_with_logits_fused(logits.data(), target.data(), logits.numel(), r, loss.data(), gx.data());
+  LL_KERNEL(logits.device(), bce_with_logits_fused, logits.data(), target.data(), logits.numel(), r, loss.data(),
+            gx.data());
   return record(loss, "bce_with_logits", {logits}, [gx](const Tensor& g) {
-    const float s = g.item();
-    return std::vector<Tensor>{s == 1.0f ? gx : scale(gx, s)};
+    return std::vector<Tensor>{detail::scale_by(gx, g)};
   });
 }
 
 Tensor mse_loss(const Tensor& x, const Tensor& target, Reduction r) {
   check_pair("mse_loss", x, target);
   Tensor loss = Tensor::empty({}, x.device());
-  k::mse_forward(x.data(), target.data(), x.numel(), r, loss.data());
+  LL_KERNEL(x.device(), mse_forward, x.data(), target.data(), x.numel(), r, loss.data());
   return record(loss, "mse_loss", {x, target}, [x = x.detach(), t = target.detach(), r](const Tensor& g) {
     // d/dx = 2 (x - t) (/n); d/dt is its negative.
     Tensor gx = Tensor::empty_like(x);
-    k::mse_backward(x.data(), t.data(), x.numel(), r, g.item(), gx.data());
+    if (x.is_cpu()) {
+      kernels::cpu::mse_backward(x.data(), t.data(), x.numel(), r, g.item(), gx.data());
+    } else {
+      LL_KERNEL(x.device(), mse_backward, x.data(), t.data(), x.numel(), r, 1.0f, gx.data());
+      gx = detail::scale_by(gx, g);
+    }
     Tensor gt = Tensor::empty_like(x);
-    k::scale(gx.data(), -1.0f, gt.data(), gx.numel());
+    LL_KERNEL(x.device(), scale, gx.data(), -1.0f, gt.data(), gx.numel());
     return std::vector<Tensor>{gx, gt};
   });
 }
@@ -54,17 +68,25 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, R
   check_arg(static_cast<int64_t>(labels.size()) == N, "cross_entropy",
             std::to_string(labels.size()) + " labels for " + std::to_string(N) + " rows");
   check_arg(N > 0, "cross_entropy", "empty batch");
+  // Checked here, on the host copy, for both devices (the CUDA kernels cannot throw).
   for (size_t i = 0; i < labels.size(); ++i) {
     check_arg(labels[i] >= 0 && labels[i] < C, "cross_entropy",
               "label " + std::to_string(labels[i]) + " at row " + std::to_string(i) + " is not in [0, " +
                   std::to_string(C) + ")");
   }
   check_same_device("cross_entropy", {&logits});
+  // The labels where the kernels read them (a device copy for CUDA logits), shared with backward.
+  auto lab = std::make_shared<const detail::Indices>(labels, logits.device());
   Tensor loss = Tensor::empty({}, logits.device());
-  k::softmax_cross_entropy_forward(logits.data(), labels.data(), N, C, r, loss.data());
-  return record(loss, "cross_entropy", {logits}, [x = logits.detach(), labels, N, C, r](const Tensor& g) {
+  LL_KERNEL(logits.device(), softmax_cross_entropy_forward, logits.data(), lab->data(), N, C, r, loss.data());
+  return record(loss, "cross_entropy", {logits}, [x = logits.detach(), lab, N, C, r](const Tensor& g) {
     Tensor gx = Tensor::empty_like(x);
-    k::softmax_cross_entropy_backward(x.data(), labels.data(), N, C, r, g.item(), gx.data());
+    if (x.is_cpu()) {
+      kernels::cpu::softmax_cross_entropy_backward(x.data(), lab->data(), N, C, r, g.item(), gx.data());
+    } else {
+      LL_KERNEL(x.device(), softmax_cross_entropy_backward, x.data(), lab->data(), N, C, r, 1.0f, gx.data());
+      gx = detail::scale_by(gx, g);
+    }
     return std::vector<Tensor>{gx};
   });
 }
@@ -80,11 +102,10 @@ Tensor kl_normal(const Tensor& mu, const Tensor& logvar, float beta, Reduction r
   // One pass: the value and weight * dKL/dmu, weight * dKL/dlogvar; backward only scales them.
   Tensor gmu = grad ? Tensor::empty_like(mu) : Tensor();
   Tensor glv = grad ? Tensor::empty_like(mu) : Tensor();
-  k::kl_normal_fused(mu.data(), logvar.data(), mu.numel(), weight, loss.data(), grad ? gmu.data() : nullptr,
-                     grad ? glv.data() : nullptr);
+  LL_KERNEL(mu.device(), kl_normal_fused, mu.data(), logvar.data(), mu.numel(), weight, loss.data(),
+            grad ? gmu.data() : nullptr, grad ? glv.data() : nullptr);
   return record(loss, "kl_normal", {mu, logvar}, [gmu, glv](const Tensor& g) {
-    const float s = g.item();
-    return std::vector<Tensor>{s == 1.0f ? gmu : scale(gmu, s), s == 1.0f ? glv : scale(glv, s)};
+    return std::vector<Tensor>{detail::scale_by(gmu, g), detail::scale_by(glv, g)};
   });
 }
 

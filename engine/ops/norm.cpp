@@ -1,11 +1,10 @@
 #include "engine/ops/norm.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/batchnorm.h"
 
 namespace ll {
-
-namespace k = kernels::cpu;
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, float momentum, float eps) {
@@ -33,25 +32,25 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
               "training needs more than one value per channel, got input " + x.str());
     Tensor save_mean = Tensor::empty({s.C}, x.device());
     Tensor save_invstd = Tensor::empty({s.C}, x.device());
-    k::batchnorm_forward_train(s, x.data(), gamma, beta, eps, momentum,
-                               running_mean.defined() ? running_mean.data() : nullptr,
-                               running_var.defined() ? running_var.data() : nullptr, y.data(), save_mean.data(),
-                               save_invstd.data());
+    LL_KERNEL(x.device(), batchnorm_forward_train, s, x.data(), gamma, beta, eps, momentum,
+              running_mean.defined() ? running_mean.data() : nullptr,
+              running_var.defined() ? running_var.data() : nullptr, y.data(), save_mean.data(), save_invstd.data());
     return record(y, "batch_norm", {x, weight, bias},
                   [x = x.detach(), w = weight, has_w = weight.defined(), has_b = bias.defined(), s,
                    save_mean, save_invstd](const Tensor& g) {
                     Tensor gx = Tensor::empty_like(x);
                     Tensor gw = has_w ? Tensor::empty({s.C}, g.device()) : Tensor();
                     Tensor gb = has_b ? Tensor::empty({s.C}, g.device()) : Tensor();
-                    k::batchnorm_backward_train(s, x.data(), g.data(), has_w ? w.data() : nullptr, save_mean.data(),
-                                                save_invstd.data(), gx.data(), has_w ? gw.data() : nullptr,
-                                                has_b ? gb.data() : nullptr);
+                    LL_KERNEL(g.device(), batchnorm_backward_train, s, x.data(), g.data(), has_w ? w.data() : nullptr,
+                              save_mean.data(), save_invstd.data(), gx.data(), has_w ? gw.data() : nullptr,
+                              has_b ? gb.data() : nullptr);
                     return std::vector<Tensor>{gx, gw, gb};
                   });
   }
 
   check_arg(running_mean.defined(), "batch_norm", "eval mode needs running statistics (track_running_stats)");
-  k::batchnorm_forward_eval(s, x.data(), gamma, beta, running_mean.data(), running_var.data(), eps, y.data());
+  LL_KERNEL(x.device(), batchnorm_forward_eval, s, x.data(), gamma, beta, running_mean.data(), running_var.data(), eps,
+            y.data());
   // The running statistics are constants here; copies are saved because training steps may
   // update the buffers in place before this graph's backward runs.
   return record(y, "batch_norm_eval", {x, weight, bias},
@@ -60,8 +59,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                   Tensor gx = Tensor::empty_like(x);
                   Tensor gw = has_w ? Tensor::empty({s.C}, g.device()) : Tensor();
                   Tensor gb = has_b ? Tensor::empty({s.C}, g.device()) : Tensor();
-                  k::batchnorm_backward_eval(s, x.data(), g.data(), has_w ? w.data() : nullptr, rm.data(), rv.data(),
-                                             eps, gx.data(), has_w ? gw.data() : nullptr, has_b ? gb.data() : nullptr);
+                  LL_KERNEL(g.device(), batchnorm_backward_eval, s, x.data(), g.data(), has_w ? w.data() : nullptr,
+                            rm.data(), rv.data(), eps, gx.data(), has_w ? gw.data() : nullptr,
+                            has_b ? gb.data() : nullptr);
                   return std::vector<Tensor>{gx, gw, gb};
                 });
 }

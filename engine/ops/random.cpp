@@ -1,24 +1,29 @@
 #include "engine/ops/random.h"
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/dropout.h"
 #include "kernels/random.h"
 #include "kernels/vae.h"
 
 namespace ll {
 
-namespace k = kernels::cpu;
+// Every random op takes its PhiloxStream from the Generator the same way on both devices and hands
+// it to the kernel of the tensor's device: the same seed gives the same numbers on the CPU and on
+// the GPU (raw bits equal, normals within a few ulps: kernels/common/philox.h).
 
 Tensor randn(const Shape& shape, Generator& gen, Device device) {
-  Tensor t = Tensor::empty(shape, Device::CPU);
-  k::fill_normal(t.data(), t.numel(), 0.0f, 1.0f, gen.next(t.numel()));
-  return t.to(device);
+  Tensor t = Tensor::empty(shape, device);
+  const PhiloxStream stream = gen.next(t.numel());
+  if (t.numel() > 0) LL_KERNEL(device, fill_normal, t.data(), t.numel(), 0.0f, 1.0f, stream);
+  return t;
 }
 
 Tensor rand(const Shape& shape, Generator& gen, Device device) {
-  Tensor t = Tensor::empty(shape, Device::CPU);
-  k::fill_uniform(t.data(), t.numel(), 0.0f, 1.0f, gen.next(t.numel()));
-  return t.to(device);
+  Tensor t = Tensor::empty(shape, device);
+  const PhiloxStream stream = gen.next(t.numel());
+  if (t.numel() > 0) LL_KERNEL(device, fill_uniform, t.data(), t.numel(), 0.0f, 1.0f, stream);
+  return t;
 }
 
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
@@ -27,10 +32,10 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   check_same_device("dropout", {&x});
   const PhiloxStream stream = gen.next(x.numel());
   Tensor y = Tensor::empty_like(x);
-  k::dropout_forward(x.data(), y.data(), x.numel(), p, stream);
+  LL_KERNEL(x.device(), dropout_forward, x.data(), y.data(), x.numel(), p, stream);
   return record(y, "dropout", {x}, [p, stream](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    k::dropout_backward(g.data(), gx.data(), g.numel(), p, stream);
+    LL_KERNEL(g.device(), dropout_backward, g.data(), gx.data(), g.numel(), p, stream);
     return std::vector<Tensor>{gx};
   });
 }
@@ -41,10 +46,10 @@ Tensor reparameterize(const Tensor& mu, const Tensor& logvar, Generator& gen) {
   check_same_device("reparameterize", {&mu, &logvar});
   const PhiloxStream stream = gen.next(mu.numel());
   Tensor z = Tensor::empty_like(mu);
-  k::reparam_forward(mu.data(), logvar.data(), z.data(), mu.numel(), stream);
+  LL_KERNEL(mu.device(), reparam_forward, mu.data(), logvar.data(), z.data(), mu.numel(), stream);
   return record(z, "reparameterize", {mu, logvar}, [lv = logvar.detach(), stream](const Tensor& g) {
     Tensor gmu = Tensor::empty_like(g), glv = Tensor::empty_like(g);
-    k::reparam_backward(lv.data(), g.data(), gmu.data(), glv.data(), g.numel(), stream);
+    LL_KERNEL(g.device(), reparam_backward, lv.data(), g.data(), gmu.data(), glv.data(), g.numel(), stream);
     return std::vector<Tensor>{gmu, glv};
   });
 }

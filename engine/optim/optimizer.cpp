@@ -2,13 +2,13 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
 #include "engine/autograd.h"
+#include "engine/ops/dispatch.h"
 #include "kernels/optim.h"
 
 namespace ll::optim {
-
-namespace k = kernels::cpu;
 
 Optimizer::Optimizer(std::vector<Tensor> params) : params_(std::move(params)) {
   for (const Tensor& p : params_) {
@@ -52,12 +52,30 @@ void Adam::step() {
   ++step_;
   const f::AdamCoeffs c = kernels::adam_coeffs(lr, options.beta1, options.beta2, options.eps, options.weight_decay,
                                                 options.decoupled_weight_decay, step_);
+#ifdef LATENTLAB_HAS_CUDA
+  // CUDA parameters are updated together: one launch per group of tensors (adam_step_multi gives
+  // each element the bits of adam_step) instead of one per tensor.
+  std::vector<kernels::cuda::AdamTensor> on_gpu;
+#endif
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
-    check_same_device("Adam.step", {&params_[i], &g});
-    k::adam_step(c, params_[i].data(), g.data(), m_[i].data(), v_[i].data(), params_[i].numel());
+    check_same_device("Adam.step", {&params_[i], &g, &m_[i], &v_[i]});
+    if (g.is_cpu()) {
+      kernels::cpu::adam_step(c, params_[i].data(), g.data(), m_[i].data(), v_[i].data(), params_[i].numel());
+      continue;
+    }
+#ifdef LATENTLAB_HAS_CUDA
+    on_gpu.push_back({params_[i].data(), g.data(), m_[i].data(), v_[i].data(), params_[i].numel()});
+#else
+    detail::no_cuda_kernels("adam_step");
+#endif
   }
+#ifdef LATENTLAB_HAS_CUDA
+  if (!on_gpu.empty()) {
+    kernels::cuda::adam_step_multi(c, on_gpu.data(), static_cast<int64_t>(on_gpu.size()), kernels::cuda::compute_stream());
+  }
+#endif
 }
 
 std::map<std::string, Tensor> Adam::state_dict() const {
@@ -95,11 +113,11 @@ void SGD::step() {
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;
-    check_same_device("SGD.step", {&params_[i], &g});
+    check_same_device("SGD.step", {&params_[i], &g, &buf_[i]});
     const f::SgdCoeffs c{static_cast<float>(lr), static_cast<float>(options.momentum),
                          static_cast<float>(options.dampening), static_cast<float>(options.weight_decay),
                          options.nesterov, !started_[i]};
-    k::sgd_step(c, params_[i].data(), g.data(), buf_[i].data(), params_[i].numel());
+    LL_KERNEL(g.device(), sgd_step, c, params_[i].data(), g.data(), buf_[i].data(), params_[i].numel());
     started_[i] = true;
   }
 }
