@@ -6,6 +6,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "apps/device_flags.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 
@@ -18,11 +19,14 @@ struct EvalOptions {
   std::string data;  // default: the data the run was trained on
   int64_t batch_size = 128;
   uint64_t seed = 0;
+  DeviceFlags device;  // --device, --conv-backend, --allow-tf32
 };
 
 void run_eval(const EvalOptions& o) {
-  LoadedRun run = load_run(o.dir);
+  const Device device = apply_device_flags(o.device);
+  LoadedRun run = load_run(o.dir);  // checkpoints are device-independent: read on the CPU, then moved
   auto& model = *run.model;
+  model.to(device);
   const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
   const data::Dataset test = data::load_dataset(data_name, data::Split::Test);
   const auto& c = model.config();
@@ -32,7 +36,7 @@ void run_eval(const EvalOptions& o) {
                                 "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
   }
   Generator noise(o.seed);
-  const DatasetLoss t = evaluate_dataset(model, test, o.batch_size, noise);
+  const DatasetLoss t = evaluate_dataset(model, test, o.batch_size, noise, device);
   nlohmann::json line{{"model", c.describe()},          {"data", data_name},      {"images", t.n},
                       {"test_loss", t.loss_per_image(c.beta)}, {"recon", t.recon_per_image()}, {"kl", t.kl_per_image()},
                       {"epoch", run.metadata["epoch"]}, {"seed", o.seed}};
@@ -48,6 +52,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--data", o->data, "data set to evaluate on (default: the one the run was trained on)");
   cmd->add_option("--batch-size", o->batch_size, "images per batch")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the sampled codes")->capture_default_str();
+  add_device_flags(cmd, o->device);
   cmd->callback([o] { run_eval(*o); });
 }
 

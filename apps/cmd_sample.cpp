@@ -6,6 +6,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "apps/device_flags.h"
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/idx.h"
@@ -24,6 +25,7 @@ struct SampleOptions {
   int64_t nrow = 8;
   int64_t label = -1;     // conditional GAN: the class to draw (-1: cycle through the classes)
   bool numbered = false;  // GAN: label each cell with its index in the batch
+  DeviceFlags device;     // --device, --conv-backend, --allow-tf32
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -34,16 +36,20 @@ void run_sample(const SampleOptions& o) {
   if (o.n < 1 || o.n > 100000) throw std::invalid_argument("--n must be in 1..100000");
   const bool idx = ends_with(o.out, ".idx") || ends_with(o.out, ".idx.gz");
   if (!idx && !ends_with(o.out, ".png")) throw std::invalid_argument("--out must name a .png or an .idx file, got '" + o.out + "'");
+  const Device device = apply_device_flags(o.device);
   if (is_gan_run(o.dir)) {
-    gan_sample(o.dir, o.n, o.seed, o.label, o.out, o.nrow, o.numbered);
+    gan_sample(o.dir, o.n, o.seed, o.label, o.out, o.nrow, o.numbered, device);
     return;
   }
   if (o.label >= 0 || o.numbered) throw std::invalid_argument("--label and --numbered are for GAN runs");
   LoadedRun run = load_run(o.dir);
   auto& model = *run.model;
+  model.to(device);
   model.eval();
   Generator gen(o.seed);
-  const Tensor images = model.generate(randn({o.n, model.config().latent_dim}, gen));  // (n, C, H, W) in [0, 1]
+  // (n, C, H, W) in [0, 1], back on the host for the files. The codes are the same Philox draws on
+  // either device.
+  const Tensor images = model.generate(randn({o.n, model.config().latent_dim}, gen, device)).to(Device::CPU);
   if (idx) {
     data::save_images_idx(o.out, images);
   } else {
@@ -64,6 +70,7 @@ void add_sample_command(CLI::App& app) {
   cmd->add_option("--out", o->out, "FILE.png (a grid) or FILE.idx (raw images, uint8)")->required();
   cmd->add_option("--label", o->label, "conditional GAN: draw this class (default: cycle through the classes)");
   cmd->add_flag("--numbered", o->numbered, "GAN: label each cell with its index in the batch (to pick arithmetic groups)");
+  add_device_flags(cmd, o->device);
   cmd->callback([o] { run_sample(*o); });
 }
 

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "apps/device_flags.h"
 #include "apps/run_dir.h"
 #include "apps/train_gan.h"
 #include "data/dataset.h"
@@ -43,7 +44,7 @@ struct TrainOptions {
   int64_t conv_channels = 32;
   double beta = 1.0;
   std::string recon = "bce";
-  std::string device = "auto";
+  DeviceFlags device;  // --device, --conv-backend, --allow-tf32
   uint64_t seed = 1;
   std::string out;
   bool resume = false;
@@ -119,7 +120,7 @@ void run_train(const TrainOptions& o) {
   if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
   if (o.batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
   if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
-  const Device device = parse_device(o.device);
+  const Device device = apply_device_flags(o.device);
 
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   data::Dataset test = data::load_dataset(o.data, data::Split::Test);
@@ -266,7 +267,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--beta", o->beta, "weight of the KL term (beta-VAE; 1 = VAE)")->capture_default_str();
   cmd->add_option("--recon", o->recon, "reconstruction loss: bce or mse")
       ->capture_default_str()->check(CLI::IsMember({"bce", "mse"}));
-  cmd->add_option("--device", o->device, "auto, cpu or cuda")->capture_default_str()->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  add_device_flags(cmd, o->device);
   cmd->add_option("--seed", o->seed, "seed of every random draw of the run")->capture_default_str();
   cmd->add_option("--out", o->out, "run directory to write")->required();
   cmd->add_flag("--resume", o->resume, "continue the run in --out from its last completed epoch");

@@ -128,12 +128,13 @@ std::vector<int32_t> gan_labels(const GanConfig& c, int64_t n, int64_t label) {
 }
 
 void gan_sample(const std::string& dir, int64_t n, uint64_t seed, int64_t label, const std::string& out, int64_t nrow,
-                bool numbered) {
+                bool numbered, Device device) {
   LoadedGan run = load_gan_run(dir);
   auto& g = *run.generator;
+  g.to(device);
   Generator gen(seed);
-  const Tensor z = randn({n, g.config().nz}, gen);
-  const Tensor images = gan_images(g, z, gan_labels(g.config(), n, label));
+  const Tensor z = randn({n, g.config().nz}, gen, device);
+  const Tensor images = gan_images(g, z, gan_labels(g.config(), n, label)).to(Device::CPU);
   if (ends_with(out, ".idx") || ends_with(out, ".idx.gz")) {
     data::save_images_idx(out, images);
   } else if (numbered) {

@@ -33,8 +33,9 @@ std::vector<int32_t> gan_labels(const models::GanConfig& c, int64_t n, int64_t l
 
 // `sample` on a GAN: n images from noise of `seed`; a PNG grid (numbered: each cell labeled with its
 // index in the batch, for picking groups for arithmetic) or an IDX file.
+// The generator runs on `device` (the noise is the same Philox draws on either).
 void gan_sample(const std::string& dir, int64_t n, uint64_t seed, int64_t label, const std::string& out, int64_t nrow,
-                bool numbered);
+                bool numbered, Device device = Device::CPU);
 
 // `interpolate` on a GAN: between two seeded noise vectors (rows 0 and 1 of one (2, nz) draw).
 void gan_interpolate(const std::string& dir, int64_t steps, const std::vector<std::string>& modes, uint64_t seed,

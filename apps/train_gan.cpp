@@ -52,7 +52,7 @@ void run_train_gan(const GanTrainOptions& o) {
   if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
   if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
   if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
-  const Device device = parse_device(o.device);
+  const Device device = apply_device_flags(o.device);
   if (o.image_size < 0) throw std::invalid_argument("--image-size must be positive (or 0 for the model's own size)");
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
   data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include "apps/device_flags.h"
+
 namespace ll::app {
 
 struct GanTrainOptions {
@@ -20,7 +22,7 @@ struct GanTrainOptions {
   double lr = 2e-4;     // pytorch/examples dcgan
   double beta1 = 0.5;   // Adam's betas (0.5, 0.999), as DCGAN
   int64_t nz = 100, ngf = 64, ndf = 64;
-  std::string device = "auto";
+  DeviceFlags device;  // --device, --conv-backend, --allow-tf32
   uint64_t seed = 1;
   std::string out;
   bool resume = false;
