@@ -1,6 +1,11 @@
 // test_runtime.cpp: the CUDA device layer: discovery, the caching allocator, copies.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
 #include "tests/cuda/cuda_harness.h"
 
 namespace ll {
@@ -37,6 +42,35 @@ TEST(CudaRuntime, CachingAllocatorReusesFreedBlocks) {
     DeviceBuffer<float> x(12345), y(777);
   }
   EXPECT_EQ(c::device_allocator_stats().cuda_mallocs, mallocs);
+}
+
+// Size classes (512 bytes below 1 MiB, 1 MiB above), live / cached accounting, release of the
+// cache, the peak reset, and a pointer the allocator never handed out.
+TEST(CudaRuntime, AllocatorStatsReleaseAndUnknownPointers) {
+  LL_REQUIRE_GPU();
+  namespace c = kernels::cuda;
+  c::release_cached_device_memory();
+  const auto s0 = c::device_allocator_stats();
+  EXPECT_EQ(s0.cached_bytes, 0u);
+  const size_t small = 512, large = size_t{2} << 20;
+  void* a = c::malloc_device(1);                        // 512
+  void* b = c::malloc_device((size_t{1} << 20) + 1);    // 2 MiB
+  const auto s1 = c::device_allocator_stats();
+  EXPECT_EQ(s1.live_bytes, s0.live_bytes + small + large);
+  EXPECT_GE(s1.peak_bytes, s1.live_bytes);
+  EXPECT_EQ(s1.cuda_mallocs, s0.cuda_mallocs + 2);
+  c::free_device(a);
+  c::free_device(b);
+  const auto s2 = c::device_allocator_stats();
+  EXPECT_EQ(s2.live_bytes, s0.live_bytes);
+  EXPECT_EQ(s2.cached_bytes, small + large);
+  c::reset_device_peak_bytes();
+  EXPECT_EQ(c::device_allocator_stats().peak_bytes, s0.live_bytes);
+  c::release_cached_device_memory();
+  EXPECT_EQ(c::device_allocator_stats().cached_bytes, 0u);
+  int on_host = 0;
+  EXPECT_THROW(c::free_device(&on_host), std::runtime_error);
+  EXPECT_EQ(c::device_allocator_stats().live_bytes, s0.live_bytes);
 }
 
 TEST(CudaRuntime, CopiesRoundTripAndPinnedCopiesAreAsynchronous) {
