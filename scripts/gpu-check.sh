@@ -12,6 +12,8 @@
 #       test       the whole ctest suite; fails if any CUDA test skipped (the GPU must run them all)
 #       sanitize   compute-sanitizer memcheck and racecheck over every tests/cuda executable
 #       bench      every bench_cuda_* executable (Google Benchmark, CUDA events) as JSON
+#       compare    end to end beside PyTorch on the same GPU: DCGAN-64 training steps at batch 128,
+#                  latentlab (native convolutions, then cuDNN) and bench/pytorch/dcgan64_gpu.py
 #       report     bench/results/gpu-check-<date>-<gpu>.md from what the phases wrote
 #   Each phase writes its log and status under build-gpu/gpu-check/, so phases can run in separate
 #   calls (a GPU lease may limit one command to ten minutes) and `report` sums up all of them.
@@ -151,6 +153,33 @@ phase_bench() {
   else status bench fail "$failed of $ran executables failed"; return 1; fi
 }
 
+phase_compare() {
+  local exe=$build/bench/bench_models rc=0
+  [ -x "$exe" ] || { status compare fail "no $exe"; return 1; }
+  : > "$log/compare.txt"
+  for backend in native cudnn; do
+    if LATENTLAB_CONV_BACKEND=$backend "$exe" --benchmark_filter=Dcgan64TrainStep --benchmark_min_time=5 \
+         --benchmark_format=json > "$log/compare-latentlab-$backend.json" 2> "$log/compare-latentlab-$backend.log"; then
+      python3 -c "import json,sys; b=json.load(open(sys.argv[1]))['benchmarks'][0]; print('latentlab-$backend', b.get('img_per_s', 'error: ' + b.get('error_message', '')))" \
+        "$log/compare-latentlab-$backend.json" >> "$log/compare.txt"
+    else
+      echo "latentlab-$backend failed" >> "$log/compare.txt"; rc=1
+    fi
+  done
+  if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2> /dev/null; then
+    if python3 "$root/bench/pytorch/dcgan64_gpu.py" --json "$log/compare-pytorch.json" > "$log/compare-pytorch.log" 2>&1; then
+      python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('pytorch', r['median_img_per_s'], r['torch'], 'cudnn', r['cudnn'])" \
+        "$log/compare-pytorch.json" >> "$log/compare.txt"
+    else
+      echo "pytorch failed" >> "$log/compare.txt"; rc=1
+    fi
+  else
+    echo "pytorch unavailable (no torch with CUDA)" >> "$log/compare.txt"
+  fi
+  if [ $rc -eq 0 ]; then status compare pass "$(tr '\n' ';' < "$log/compare.txt")"
+  else status compare fail "$(tr '\n' ';' < "$log/compare.txt")"; return 1; fi
+}
+
 phase_report() {
   local gpu driver date commit file
   gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
@@ -166,13 +195,16 @@ log, out, date, gpu, driver, commit, arch = sys.argv[1:]
 lines = [f"# GPU check {date}: {gpu}", "",
          f"Written by `bash scripts/gpu-check.sh` on {gpu} (driver {driver}), latentlab commit {commit},",
          f"CUDA architectures {arch}.", "", "| phase | result | details |", "|---|---|---|"]
-for phase in ["build", "test", "sanitize", "bench"]:
+for phase in ["build", "test", "sanitize", "bench", "compare"]:
     p = os.path.join(log, phase + ".status")
     if os.path.exists(p):
         parts = open(p).read().strip().split(" ", 2)
         lines.append(f"| {phase} | {parts[1]} | {parts[2] if len(parts) > 2 else ''} |")
     else:
         lines.append(f"| {phase} | not run | |")
+cmp = os.path.join(log, "compare.txt")
+if os.path.exists(cmp):
+    lines += ["", "## DCGAN-64 training, batch 128, images per second (median)", "", "```", open(cmp).read().strip(), "```"]
 san = os.path.join(log, "sanitize.log")
 if os.path.exists(san):
     lines += ["", "## compute-sanitizer", "", "```", open(san).read().strip(), "```"]
@@ -203,7 +235,7 @@ PY
 copy_out() {
   [ -n "${OUT:-}" ] || return 0
   mkdir -p "$OUT/gpu-check"
-  cp "$log"/*.status "$log"/*.log "$log"/*.json "$log"/*.xml "$OUT/gpu-check/" 2>/dev/null || true
+  cp "$log"/*.status "$log"/*.log "$log"/*.json "$log"/*.xml "$log"/*.txt "$OUT/gpu-check/" 2>/dev/null || true
   cp "$root"/bench/results/gpu-check-*.md "$OUT/" 2>/dev/null || true
 }
 
@@ -212,14 +244,14 @@ main() {
   if [ "${1:-}" = -h ] || [ "${1:-}" = --help ]; then sed -n 2,22p "$0"; return; fi
   setup_env
   local phases=("$@") rc=0
-  [ ${#phases[@]} -eq 0 ] && phases=(build test sanitize bench report)
+  [ ${#phases[@]} -eq 0 ] && phases=(build test sanitize bench compare report)
   if ! nvidia-smi > /dev/null 2>&1; then
     say "no GPU here (nvidia-smi fails): the CUDA tests will skip and the record will say so"
   fi
   for p in "${phases[@]}"; do
     case $p in
-      build|test|sanitize|bench|report) "phase_$p" || rc=1 ;;
-      *) die "unknown phase '$p': use build, test, sanitize, bench, report, or prepare" ;;
+      build|test|sanitize|bench|compare|report) "phase_$p" || rc=1 ;;
+      *) die "unknown phase '$p': use build, test, sanitize, bench, compare, report, or prepare" ;;
     esac
     # Nothing after a failed build can run.
     if [ "$p" = build ] && [ $rc -ne 0 ]; then break; fi

@@ -57,9 +57,13 @@ void time_gpu(benchmark::State& state, Work&& work) {
     cudaEventRecord(start, kc::compute_stream());
     work();
     cudaEventRecord(stop, kc::compute_stream());
-    cudaEventSynchronize(stop);
     float ms = 0.0f;
-    cudaEventElapsedTime(&ms, start, stop);
+    cudaError_t err = cudaEventSynchronize(stop);
+    if (err == cudaSuccess) err = cudaEventElapsedTime(&ms, start, stop);
+    if (err != cudaSuccess) {  // a fault in `work`: no time to report
+      state.SkipWithError((std::string("CUDA error: ") + cudaGetErrorString(err)).c_str());
+      break;
+    }
     state.SetIterationTime(static_cast<double>(ms) * 1e-3);
   }
   cudaEventDestroy(start);

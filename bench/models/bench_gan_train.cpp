@@ -5,12 +5,22 @@
 // data set is not installed: the speed does not depend on the values). The noise is drawn inside
 // the timed loop, as a training run draws it. bench/gan_vs_pytorch.sh runs this beside the PyTorch
 // twin (bench/pytorch/dcgan28.py bench) and prints the ratio.
+//
+// BM_Dcgan64TrainStep: pytorch/examples' DCGAN-64 (three channels, 64x64) at batch 128 on the GPU,
+// random images in [-1, 1] already on the device; scripts/gpu-check.sh (phase `compare`) runs it
+// beside bench/pytorch/dcgan64_gpu.py (PyTorch with cuDNN) on the same GPU. Without a usable GPU it
+// reports the reason and times nothing. Each step ends by reading the losses back (a synchronization),
+// so the time is the GPU's. --conv-backend is taken from $LATENTLAB_CONV_BACKEND (native or cudnn).
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "engine/device.h"
+#include "kernels/conv2d.h"
 #include "engine/ops/ops.h"
 #include "models/gan.h"
 
@@ -53,5 +63,46 @@ void BM_Dcgan28TrainStep(benchmark::State& state) {
   state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_Dcgan28TrainStep)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_Dcgan64TrainStep(benchmark::State& state) {
+  std::string why;
+  if (!cuda_available(&why) || !cuda_ops_built()) {
+    state.SkipWithError(("no GPU: " + (why.empty() ? std::string("this build has no CUDA ops") : why)).c_str());
+    return;
+  }
+#ifdef LATENTLAB_HAS_CUDA
+  if (const char* b = std::getenv("LATENTLAB_CONV_BACKEND")) {
+    kernels::cuda::set_conv_backend(kernels::cuda::parse_conv_backend(b));
+  }
+#endif
+  const int64_t batch = state.range(0);
+  models::GanConfig config;
+  config.arch = models::GanArch::DCGAN64;
+  config.channels = 3;
+  Generator init(1), noise(2), data(3);
+  models::GanGenerator g(config, init);
+  models::GanDiscriminator d(config, init);
+  g.to(Device::CUDA);
+  d.to(Device::CUDA);
+  optim::Adam opt_g(g.parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999});
+  optim::Adam opt_d(d.parameters(), {.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999});
+  std::vector<Tensor> batches;
+  for (int i = 0; i < 8; ++i) {
+    batches.push_back(add_scalar(scale(rand({batch, 3, 64, 64}, data, Device::CUDA), 2.0f), -1.0f));
+  }
+  size_t i = 0;
+  for (int w = 0; w < 3; ++w) {  // warm-up: the caching allocator fills, cuDNN picks its algorithms
+    (void)models::gan_train_step(g, d, opt_g, opt_d, batches[i++ % batches.size()], {},
+                                 randn({batch, config.nz}, noise, Device::CUDA));
+  }
+  for (auto _ : state) {
+    const Tensor z = randn({batch, config.nz}, noise, Device::CUDA);
+    const models::GanStepResult r = models::gan_train_step(g, d, opt_g, opt_d, batches[i++ % batches.size()], {}, z);
+    benchmark::DoNotOptimize(r.loss_g);
+  }
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Dcgan64TrainStep)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
