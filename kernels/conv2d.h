@@ -11,6 +11,7 @@
 #pragma once
 #include "kernels/cuda_runtime.h"
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 namespace ll::kernels {
@@ -24,6 +25,28 @@ struct Conv2dShape {
   int64_t P() const { return (H + 2 * pad_h - R) / stride_h + 1; }
   int64_t Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }
 };
+
+// ---- the shape rules, shared by both backends --------------------------------------------------
+// "x (N, C, H, W), w (K, C, R, S), stride (sh, sw), padding (ph, pw)", for messages.
+inline std::string describe(const Conv2dShape& s) {
+  return "x (" + std::to_string(s.N) + ", " + std::to_string(s.C) + ", " + std::to_string(s.H) +
+         ", " + std::to_string(s.W) + "), w (" + std::to_string(s.K) + ", " + std::to_string(s.C) +
+         ", " + std::to_string(s.R) + ", " + std::to_string(s.S) + "), stride (" +
+         std::to_string(s.stride_h) + ", " + std::to_string(s.stride_w) + "), padding (" +
+         std::to_string(s.pad_h) + ", " + std::to_string(s.pad_w) + ")";
+}
+
+// Throws std::invalid_argument, naming `fn` and the shape, unless the shape is valid.
+inline void check_shape(const Conv2dShape& s, const char* fn) {
+  const bool ok = s.N >= 0 && s.C >= 0 && s.K >= 0 && s.H >= 1 && s.W >= 1 && s.R >= 1 &&
+                  s.S >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 && s.pad_w >= 0 &&
+                  // not P() >= 1: C++ division truncates toward zero, so (2 - 3) / 2 + 1 is 1
+                  s.H + 2 * s.pad_h >= s.R && s.W + 2 * s.pad_w >= s.S;
+  if (!ok) {
+    throw std::invalid_argument(std::string(fn) + ": invalid shape " + describe(s) +
+                                " (the padded input must be at least as large as the kernel)");
+  }
+}
 
 namespace cpu {
 // Each overwrites its output.

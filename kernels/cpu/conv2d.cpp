@@ -26,25 +26,6 @@ namespace ll::kernels::cpu {
 namespace {
 using detail::ConvGeom;
 
-std::string describe(const Conv2dShape& s) {
-  return "x (" + std::to_string(s.N) + ", " + std::to_string(s.C) + ", " + std::to_string(s.H) +
-         ", " + std::to_string(s.W) + "), w (" + std::to_string(s.K) + ", " + std::to_string(s.C) +
-         ", " + std::to_string(s.R) + ", " + std::to_string(s.S) + "), stride (" +
-         std::to_string(s.stride_h) + ", " + std::to_string(s.stride_w) + "), padding (" +
-         std::to_string(s.pad_h) + ", " + std::to_string(s.pad_w) + ")";
-}
-
-void check(const Conv2dShape& s, const char* fn) {
-  const bool ok = s.N >= 0 && s.C >= 0 && s.K >= 0 && s.H >= 1 && s.W >= 1 && s.R >= 1 &&
-                  s.S >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 && s.pad_w >= 0 &&
-                  // not P() >= 1: C++ division truncates toward zero, so (2 - 3) / 2 + 1 is 1
-                  s.H + 2 * s.pad_h >= s.R && s.W + 2 * s.pad_w >= s.S;
-  if (!ok) {
-    throw std::invalid_argument(std::string(fn) + ": invalid shape " + describe(s) +
-                                " (the padded input must be at least as large as the kernel)");
-  }
-}
-
 // col (C*R*S, G*P*Q) <- images [n0, n0 + G) of x (N, C, H, W)
 void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, float* col) {
   const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
@@ -103,7 +84,7 @@ void add_bias_image(float* y, const float* bias, int64_t K, int64_t PQ) {
 
 void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const float* bias,
                     float* y) {
-  check(s, "conv2d_forward");
+  check_shape(s, "conv2d_forward");
   const ConvGeom g(s);
   const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
   if (s.N == 0 || K == 0) return;
@@ -126,7 +107,7 @@ void conv2d_forward(const Conv2dShape& s, const float* x, const float* w, const 
 }
 
 void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w, float* gx) {
-  check(s, "conv2d_backward_data");
+  check_shape(s, "conv2d_backward_data");
   const ConvGeom g(s);
   const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
   if (s.N == 0 || s.C == 0) return;
@@ -147,7 +128,7 @@ void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w,
 }
 
 void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* gy, float* gw) {
-  check(s, "conv2d_backward_weight");
+  check_shape(s, "conv2d_backward_weight");
   const ConvGeom g(s);
   const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
   if (K == 0 || CRS == 0) return;

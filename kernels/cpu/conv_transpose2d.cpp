@@ -23,40 +23,6 @@
 
 namespace ll::kernels::cpu {
 
-namespace {
-// The conv2d whose adjoint this transposed conv is (see the file comment).
-Conv2dShape adjoint_conv(const ConvTranspose2dShape& t, const char* fn) {
-  const bool ok = t.N >= 0 && t.C >= 0 && t.K >= 0 && t.H >= 1 && t.W >= 1 && t.R >= 1 &&
-                  t.S >= 1 && t.stride_h >= 1 && t.stride_w >= 1 && t.pad_h >= 0 && t.pad_w >= 0 &&
-                  t.output_padding_h >= 0 && t.output_padding_w >= 0 &&
-                  t.output_padding_h < t.stride_h && t.output_padding_w < t.stride_w &&
-                  t.P() >= 1 && t.Q() >= 1;
-  if (!ok) {
-    throw std::invalid_argument(
-        std::string(fn) + ": invalid shape x (" + std::to_string(t.N) + ", " + std::to_string(t.C) +
-        ", " + std::to_string(t.H) + ", " + std::to_string(t.W) + "), w (" + std::to_string(t.C) +
-        ", " + std::to_string(t.K) + ", " + std::to_string(t.R) + ", " + std::to_string(t.S) +
-        "), stride (" + std::to_string(t.stride_h) + ", " + std::to_string(t.stride_w) +
-        "), padding (" + std::to_string(t.pad_h) + ", " + std::to_string(t.pad_w) +
-        "), output_padding (" + std::to_string(t.output_padding_h) + ", " +
-        std::to_string(t.output_padding_w) +
-        ") (output_padding must be smaller than stride, and the output at least 1 x 1)");
-  }
-  Conv2dShape c;
-  c.N = t.N;
-  c.C = t.K;  // the conv's input is the transposed conv's output (N, K, P, Q)
-  c.H = t.P();
-  c.W = t.Q();
-  c.K = t.C;  // ... and its output the transposed conv's input (N, C, H, W)
-  c.R = t.R;
-  c.S = t.S;
-  c.stride_h = t.stride_h;
-  c.stride_w = t.stride_w;
-  c.pad_h = t.pad_h;
-  c.pad_w = t.pad_w;
-  return c;  // c.P() == t.H and c.Q() == t.W by the arithmetic above
-}
-}  // namespace
 
 void conv_transpose2d_forward(const ConvTranspose2dShape& s, const float* x, const float* w,
                               const float* bias, float* y) {

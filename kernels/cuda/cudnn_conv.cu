@@ -119,7 +119,7 @@ const Perf& choose(const std::vector<Perf>& perf, bool tf32, Op op, const Conv2d
   std::ostringstream msg;
   msg << "cuDNN offers no deterministic " << (tf32 ? "" : "FP32 (FMA) ") << "algorithm with at most "
       << kMaxWorkspace << " bytes of workspace for conv2d " << op_name(op) << " of "
-      << detail::describe(s) << "; it returned:";
+      << kernels::describe(s) << "; it returned:";
   for (const Perf& p : perf) {
     msg << " " << describe_perf(p.status, p.memory, p.determinism, p.mathType, static_cast<int>(p.algo));
   }
@@ -159,7 +159,7 @@ Plan* build_plan(cudnnHandle_t handle, Op op, const Conv2dShape& s, bool tf32) {
   if (n != s.N || k != s.K || oh != s.P() || ow != s.Q()) {
     throw CudaError("cuDNN computes output (" + std::to_string(n) + ", " + std::to_string(k) +
                     ", " + std::to_string(oh) + ", " + std::to_string(ow) + ") for " +
-                    detail::describe(s) + ", expected P = " + std::to_string(s.P()) +
+                    kernels::describe(s) + ", expected P = " + std::to_string(s.P()) +
                     ", Q = " + std::to_string(s.Q()));
   }
 

@@ -24,23 +24,24 @@
 
 #include "kernels/common/random_formulas.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/philox.cuh"
 
 namespace ll::kernels::cuda {
 
 namespace {
+
+using detail::philox_blocks;
 
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
     dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, PhiloxStream ph) {
   const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - first + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < blocks; t += stride) {
     const uint64_t block = first + static_cast<uint64_t>(t);
-    curandStatePhilox4_32_10_t s;
-    curand_init(ph.seed, ph.subsequence, 4 * block, &s);
-    const float4 u = curand_uniform4(&s);
+    const float4 u = detail::block_uniform4(ph, block);
     if constexpr (kVec) {  // offset % 4 == 0: block t holds elements 4t .. 4t + 3
       if (4 * t + 4 <= n) {
         const float4 v = reinterpret_cast<const float4*>(x)[t];
@@ -65,8 +66,7 @@ void dropout_apply(const float* x, float* y, int64_t n, float p, const PhiloxStr
                    Stream stream) {
   if (n <= 0) return;
   const float scale = f::dropout_scale(p);
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - (ph.offset >> 2) + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   if (ph.offset % 4 == 0 && aligned16(x) && aligned16(y)) {
     dropout_kernel<true><<<grid_for(blocks), kBlock, 0, stream>>>(x, y, n, p, scale, ph);
   } else {

@@ -40,12 +40,13 @@
 #include <cmath>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/map.cuh"
 
 namespace ll::kernels::cuda {
 
 namespace {
 
-// ---- generic maps (as in activation.cu) --------------------------------------------------------
+// ---- fill (the maps y = op(x), y = op(a, b) are in map.cuh) ---------------------------------
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock) fill_kernel(float* y, float value, int64_t n) {
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -60,63 +61,8 @@ __global__ void __launch_bounds__(kBlock) fill_kernel(float* y, float value, int
   for (; i < n; i += stride) y[i] = value;
 }
 
-template <bool kVec, typename Op>
-__global__ void __launch_bounds__(kBlock) map1_kernel(const float* x, float* y, int64_t n, Op op) {
-  const int64_t stride = int64_t{blockDim.x} * gridDim.x;
-  int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
-  if constexpr (kVec) {
-    const int64_t n4 = n >> 2;
-    const float4* x4 = reinterpret_cast<const float4*>(x);
-    float4* y4 = reinterpret_cast<float4*>(y);
-    for (int64_t j = i; j < n4; j += stride) {
-      const float4 v = x4[j];
-      y4[j] = make_float4(op(v.x), op(v.y), op(v.z), op(v.w));
-    }
-    i += 4 * n4;
-  }
-  for (; i < n; i += stride) y[i] = op(x[i]);
-}
-
-template <bool kVec, typename Op>
-__global__ void __launch_bounds__(kBlock)
-    map2_kernel(const float* a, const float* b, float* y, int64_t n, Op op) {
-  const int64_t stride = int64_t{blockDim.x} * gridDim.x;
-  int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x;
-  if constexpr (kVec) {
-    const int64_t n4 = n >> 2;
-    const float4* a4 = reinterpret_cast<const float4*>(a);
-    const float4* b4 = reinterpret_cast<const float4*>(b);
-    float4* y4 = reinterpret_cast<float4*>(y);
-    for (int64_t j = i; j < n4; j += stride) {
-      const float4 u = a4[j], v = b4[j];
-      y4[j] = make_float4(op(u.x, v.x), op(u.y, v.y), op(u.z, v.z), op(u.w, v.w));
-    }
-    i += 4 * n4;
-  }
-  for (; i < n; i += stride) y[i] = op(a[i], b[i]);
-}
-
-template <typename Op>
-void map1(const float* x, float* y, int64_t n, Op op, Stream stream) {
-  if (n <= 0) return;
-  if (aligned16(x) && aligned16(y)) {
-    map1_kernel<true><<<grid_for((n + 3) / 4), kBlock, 0, stream>>>(x, y, n, op);
-  } else {
-    map1_kernel<false><<<grid_for(n), kBlock, 0, stream>>>(x, y, n, op);
-  }
-  LL_CUDA_CHECK_LAUNCH();
-}
-
-template <typename Op>
-void map2(const float* a, const float* b, float* y, int64_t n, Op op, Stream stream) {
-  if (n <= 0) return;
-  if (aligned16(a) && aligned16(b) && aligned16(y)) {
-    map2_kernel<true><<<grid_for((n + 3) / 4), kBlock, 0, stream>>>(a, b, y, n, op);
-  } else {
-    map2_kernel<false><<<grid_for(n), kBlock, 0, stream>>>(a, b, y, n, op);
-  }
-  LL_CUDA_CHECK_LAUNCH();
-}
+using detail::map1;
+using detail::map2;
 
 struct AddOp {
   __device__ float operator()(float a, float b) const { return a + b; }

@@ -35,22 +35,15 @@
 
 #include "kernels/common/random_formulas.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/philox.cuh"
 
 namespace ll::kernels::cuda {
 
 namespace {
 
-// The 4 uniforms / normals of Philox block `block` of the stream.
-__device__ __forceinline__ float4 block_uniform4(const PhiloxStream& ph, uint64_t block) {
-  curandStatePhilox4_32_10_t s;
-  curand_init(ph.seed, ph.subsequence, 4 * block, &s);
-  return curand_uniform4(&s);
-}
-__device__ __forceinline__ float4 block_normal4(const PhiloxStream& ph, uint64_t block) {
-  curandStatePhilox4_32_10_t s;
-  curand_init(ph.seed, ph.subsequence, 4 * block, &s);
-  return curand_normal4(&s);
-}
+using detail::block_normal4;
+using detail::block_uniform4;
+using detail::philox_blocks;
 
 struct UniformFill {
   float lo, range;
@@ -68,7 +61,7 @@ template <bool kVec, typename Fill>
 __global__ void __launch_bounds__(kBlock) fill_kernel(float* y, int64_t n, PhiloxStream ph, Fill fill) {
   const uint64_t end = ph.offset + static_cast<uint64_t>(n);  // one past the last number used
   const uint64_t first = ph.offset >> 2;
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - first + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < blocks; t += stride) {
     const uint64_t block = first + static_cast<uint64_t>(t);
@@ -91,8 +84,7 @@ __global__ void __launch_bounds__(kBlock) fill_kernel(float* y, int64_t n, Philo
 template <typename Fill>
 void launch_fill(float* y, int64_t n, const PhiloxStream& ph, Fill fill, Stream stream) {
   if (n <= 0) return;
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - (ph.offset >> 2) + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   if (ph.offset % 4 == 0 && aligned16(y)) {
     fill_kernel<true><<<grid_for(blocks), kBlock, 0, stream>>>(y, n, ph, fill);
   } else {

@@ -34,6 +34,7 @@
 // are 16-byte aligned), the indices from 32-bit divisions where the sizes allow.
 #include "kernels/reduce.h"
 
+#include "kernels/cuda/block_sum.cuh"
 #include "kernels/cuda/common.cuh"
 
 namespace ll::kernels::cuda {
@@ -44,21 +45,7 @@ constexpr int64_t kSumChunk = 4096;  // = kernels/cpu/parallel.h's kSumChunk
 constexpr int64_t kWarpRow = 1024;   // rows up to this length: one warp each
 constexpr int kWarps = kBlock / 32;
 
-// Sum over a block of kBlock threads by a fixed tree; the result is valid in thread 0. Every
-// thread of the block must call it (it synchronizes).
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[kWarps];
-  for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  double s = 0.0;
-  if (threadIdx.x == 0) {
-    for (int w = 0; w < kWarps; ++w) s += warp_sums[w];
-  }
-  __syncthreads();  // warp_sums may be rewritten by the next call
-  return s;
-}
+using detail::block_sum;  // kernels/cuda/block_sum.cuh
 
 __device__ double warp_sum(double v) {  // valid in lane 0
   for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);

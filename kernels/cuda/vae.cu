@@ -40,22 +40,16 @@
 
 #include "kernels/common/formulas.h"
 #include "kernels/common/random_formulas.h"
+#include "kernels/cuda/block_sum.cuh"
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/philox.cuh"
 
 namespace ll::kernels::cuda {
 
 namespace {
 
-__device__ __forceinline__ float4 block_normal4(const PhiloxStream& ph, uint64_t block) {
-  curandStatePhilox4_32_10_t s;
-  curand_init(ph.seed, ph.subsequence, 4 * block, &s);
-  return curand_normal4(&s);
-}
-
-int64_t philox_blocks(const PhiloxStream& ph, int64_t n) {
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
-  return static_cast<int64_t>(((end - 1) >> 2) - (ph.offset >> 2) + 1);
-}
+using detail::block_normal4;
+using detail::philox_blocks;
 
 // ---- reparameterization ----------------------------------------------------------------------
 template <bool kVec>
@@ -63,7 +57,7 @@ __global__ void __launch_bounds__(kBlock)
     reparam_forward_kernel(const float* mu, const float* logvar, float* z, int64_t n, PhiloxStream ph) {
   const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - first + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < blocks; t += stride) {
     const uint64_t block = first + static_cast<uint64_t>(t);
@@ -95,7 +89,7 @@ __global__ void __launch_bounds__(kBlock)
                             int64_t n, PhiloxStream ph) {
   const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
-  const int64_t blocks = static_cast<int64_t>(((end - 1) >> 2) - first + 1);
+  const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < blocks; t += stride) {
     const uint64_t block = first + static_cast<uint64_t>(t);
@@ -125,22 +119,7 @@ __global__ void __launch_bounds__(kBlock)
 
 // ---- fused KL ------------------------------------------------------------------------------------
 constexpr int64_t kSumChunk = 4096;  // = kernels/cpu/parallel.h's kSumChunk
-constexpr int kWarps = kBlock / 32;
-
-// Fixed-tree sum over a block of kBlock threads, valid in thread 0; all threads must call it.
-__device__ double block_sum(double v) {
-  __shared__ double warp_sums[kWarps];
-  for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  double s = 0.0;
-  if (threadIdx.x == 0) {
-    for (int w = 0; w < kWarps; ++w) s += warp_sums[w];
-  }
-  __syncthreads();
-  return s;
-}
+using detail::block_sum;  // kernels/cuda/block_sum.cuh
 
 // One element: writes its gradients (when asked) and returns its KL term.
 __device__ __forceinline__ float kl_element(float m, float l, float weight, float* gm, float* gl) {
