@@ -8,12 +8,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "engine/device.h"
 #include "kernels/cuda_runtime.h"
+#include "tests/common/compare.h"
 
 #define LL_REQUIRE_GPU()                                       \
   do {                                                         \
@@ -63,6 +65,20 @@ inline std::vector<float> random_vector(size_t n, uint64_t seed, float lo = -1.0
   std::vector<float> v(n);
   for (float& x : v) x = u(g);
   return v;
+}
+
+// all_close on two vectors of one length: a GPU result against its CPU reference.
+inline ::testing::AssertionResult close(const std::vector<float>& got, const std::vector<float>& ref,
+                                        test::Tolerance tol, const std::string& what) {
+  if (got.size() != ref.size()) {
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs " << ref.size();
+  }
+  return test::all_close(got.data(), ref.data(), static_cast<int64_t>(got.size()), tol, what);
+}
+
+// The same bits (the determinism checks: two runs of one kernel on one GPU).
+inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 }  // namespace ll::testing

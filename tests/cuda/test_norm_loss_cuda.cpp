@@ -45,18 +45,8 @@ using ll::testing::DeviceBuffer;
 using ll::testing::random_vector;
 using test::all_close;
 using test::Tolerance;
-
-::testing::AssertionResult close(const std::vector<float>& got, const std::vector<float>& ref,
-                                 Tolerance tol, const std::string& what) {
-  if (got.size() != ref.size()) {
-    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs " << ref.size();
-  }
-  return all_close(got.data(), ref.data(), static_cast<int64_t>(got.size()), tol, what);
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
+using ll::testing::bit_equal;
+using ll::testing::close;
 
 // A device buffer holding `host`, or nothing (nullptr) when `present` is false.
 struct Optional {

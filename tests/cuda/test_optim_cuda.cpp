@@ -38,16 +38,10 @@ using ll::testing::DeviceBuffer;
 using ll::testing::random_vector;
 using test::all_close;
 using test::Tolerance;
+using ll::testing::bit_equal;
+using ll::testing::close;
 
 constexpr double kUlp = 1.0 / (1 << 23);
-
-::testing::AssertionResult close(const std::vector<float>& got, const std::vector<float>& ref,
-                                 Tolerance tol, const std::string& what) {
-  if (got.size() != ref.size()) {
-    return ::testing::AssertionFailure() << what << ": size " << got.size() << " vs " << ref.size();
-  }
-  return all_close(got.data(), ref.data(), static_cast<int64_t>(got.size()), tol, what);
-}
 
 int64_t not_bitwise(const std::vector<float>& a, const std::vector<float>& b) {
   int64_t count = 0;
@@ -55,10 +49,6 @@ int64_t not_bitwise(const std::vector<float>& a, const std::vector<float>& b) {
     count += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
   }
   return count;
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && not_bitwise(a, b) == 0;
 }
 
 // Device copy of `host` starting `offset` floats after a 16-byte boundary (offset 1: the scalar

@@ -49,15 +49,12 @@ namespace {
 
 using test::all_close;
 using test::Tolerance;
+using ll::testing::bit_equal;
 using testing::DeviceBuffer;
 namespace gpu = ll::kernels::cuda;
 
 constexpr Tolerance kExact{0.0, 0.0};
 constexpr Tolerance kNormalTol{2e-5, 2e-6};
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
 
 std::string stream_str(const PhiloxStream& s) {
   return "seed=" + std::to_string(s.seed) + " sub=" + std::to_string(s.subsequence) +
