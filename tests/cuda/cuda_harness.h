@@ -1,7 +1,8 @@
 // cuda_harness.h: what the CUDA parity tests share.
 //
 // Every test starts with LL_REQUIRE_GPU(): where no GPU is usable (CI, laptops, machines with the
-// toolkit but no driver) the test is reported SKIPPED with the runtime's reason, never passed.
+// toolkit but no driver) the test is reported SKIPPED with the runtime's reason, never passed. In the
+// emulated build (tests/emu) the emulator is the GPU.
 // DeviceBuffer holds device memory from the caching allocator with host round trips; random_vector
 // gives seeded inputs (never all zeros, never all one sign unless asked).
 #pragma once
@@ -24,6 +25,16 @@
       GTEST_SKIP() << "no GPU: " << ll_why_;                   \
     }                                                          \
   } while (0)
+
+// In the CPU emulation of CUDA (tests/emu, LATENTLAB_CUDA_EMULATION) a test whose premise holds only
+// on a GPU (timing, asynchrony, fast-intrinsic error bounds) skips, saying why; on a GPU it runs.
+#ifdef LATENTLAB_CUDA_EMULATION
+#define LL_SKIP_IN_EMULATION(why) GTEST_SKIP() << "CUDA emulator: " << (why)
+#else
+#define LL_SKIP_IN_EMULATION(why) \
+  do {                            \
+  } while (0)
+#endif
 
 namespace ll::testing {
 

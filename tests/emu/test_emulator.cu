@@ -1,0 +1,248 @@
+// test_emulator.cu: the CUDA emulator's own tests (built with LATENTLAB_CUDA_EMULATION only, through
+// the same launch rewrite as kernels/cuda): launch shapes and their errors, the built-in indices,
+// shared memory with __syncthreads, the warp operations, the divergent-barrier and warp diagnoses,
+// cuBLAS's column-major semantics and checks, and cuRAND's Philox against values printed by the
+// real cuRAND headers (CUDA 13, host branch: curand_kernel.h compiled by nvcc with
+// QUALIFIERS = static inline __host__ __device__).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <curand_kernel.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+namespace {
+
+template <typename T>
+struct Device {
+  explicit Device(size_t n) : n(n) { EXPECT_EQ(cudaMalloc(&p, n * sizeof(T)), cudaSuccess); }
+  ~Device() { cudaFree(p); }
+  std::vector<T> get() const {
+    std::vector<T> h(n);
+    EXPECT_EQ(cudaMemcpy(h.data(), p, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return h;
+  }
+  void put(const std::vector<T>& h) {
+    EXPECT_EQ(cudaMemcpy(p, h.data(), n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+  }
+  size_t n;
+  T* p = nullptr;
+};
+
+__global__ void write_ids(int* out) {
+  const unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
+  const unsigned thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
+  out[block * blockDim.x * blockDim.y * blockDim.z + thread] = static_cast<int>(block * 1000 + thread);
+}
+
+TEST(Emulator, GridsAndBlocksCoverEveryThreadOnce) {
+  const dim3 grid(3, 2, 2), block(4, 3, 5);
+  Device<int> out(12 * 60);
+  write_ids<<<grid, block>>>(out.p);
+  ASSERT_EQ(cudaGetLastError(), cudaSuccess);
+  const std::vector<int> h = out.get();
+  for (int b = 0; b < 12; ++b) {
+    for (int t = 0; t < 60; ++t) EXPECT_EQ(h[b * 60 + t], b * 1000 + t);
+  }
+}
+
+TEST(Emulator, BadLaunchShapesAreInvalidConfigurations) {
+  Device<int> out(1);
+  write_ids<<<1, 1025>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);  // not sticky
+  write_ids<<<0, 32>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  write_ids<<<dim3(1, 65536), 32>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  write_ids<<<1, dim3(32, 32, 2)>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidConfiguration);
+  write_ids<<<1, 1, 0, nullptr>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+}
+
+// Reverses each block's 256 values through shared memory.
+__global__ void reverse_blocks(const float* x, float* y) {
+  __shared__ float tile[256];
+  const int i = blockIdx.x * 256 + threadIdx.x;
+  tile[threadIdx.x] = x[i];
+  __syncthreads();
+  y[i] = tile[255 - threadIdx.x];
+}
+
+// Each thread reads its left neighbour's value without the barrier it needs.
+__global__ void missing_barrier(float* y) {
+  __shared__ float tile[64];
+  tile[threadIdx.x] = static_cast<float>(blockIdx.x * 64 + threadIdx.x);
+  y[blockIdx.x * 64 + threadIdx.x] = threadIdx.x > 0 ? tile[threadIdx.x - 1] : -1.0f;
+}
+
+TEST(Emulator, AMissingBarrierGivesWrongResultsInSomeBlock) {
+  Device<float> y(128);
+  missing_barrier<<<2, 64>>>(y.p);
+  const std::vector<float> r = y.get();
+  int wrong = 0;
+  for (int i = 0; i < 128; ++i) wrong += i % 64 > 0 && r[i] != static_cast<float>(i - 1);
+  EXPECT_GT(wrong, 0);  // block 1 runs its threads in reverse: every read is stale
+}
+
+TEST(Emulator, SharedMemoryAndBarriers) {
+  std::vector<float> h(1024);
+  for (int i = 0; i < 1024; ++i) h[i] = static_cast<float>(i);
+  Device<float> x(1024), y(1024);
+  x.put(h);
+  reverse_blocks<<<4, 256>>>(x.p, y.p);
+  const std::vector<float> r = y.get();
+  for (int i = 0; i < 1024; ++i) EXPECT_EQ(r[i], static_cast<float>(i / 256 * 256 + 255 - i % 256));
+}
+
+__global__ void warp_ops(int* out) {
+  const int t = static_cast<int>(threadIdx.x);
+  int v = t;
+  for (int d = 16; d > 0; d >>= 1) v += __shfl_down_sync(0xffffffffu, v, d);
+  out[t] = v;                                                      // lane 0: sum of its warp
+  out[64 + t] = __shfl_xor_sync(0xffffffffu, t, 1);                 // neighbour
+  out[128 + t] = __shfl_sync(0xffffffffu, t * 10, 3);               // lane 3's
+  out[192 + t] = __shfl_down_sync(0xffffffffu, t, 2, 8);            // within groups of 8
+  out[256 + t] = static_cast<int>(__ballot_sync(0xffffffffu, t % 3 == 0));
+}
+
+TEST(Emulator, WarpShufflesAndBallot) {
+  Device<int> out(320);
+  warp_ops<<<1, 64>>>(out.p);
+  const std::vector<int> h = out.get();
+  EXPECT_EQ(h[0], 31 * 32 / 2);
+  EXPECT_EQ(h[32], (32 + 63) * 32 / 2);
+  unsigned ballot0 = 0, ballot1 = 0;
+  for (int l = 0; l < 32; ++l) {
+    if (l % 3 == 0) ballot0 |= 1u << l;
+    if ((32 + l) % 3 == 0) ballot1 |= 1u << l;
+  }
+  for (int t = 0; t < 64; ++t) {
+    EXPECT_EQ(h[64 + t], t ^ 1);
+    EXPECT_EQ(h[128 + t], (t / 32 * 32 + 3) * 10);
+    EXPECT_EQ(h[192 + t], t % 8 + 2 < 8 ? t + 2 : t);
+    EXPECT_EQ(static_cast<unsigned>(h[256 + t]), t < 32 ? ballot0 : ballot1);
+  }
+}
+
+__global__ void early_exit_then_barrier(int* out, int n) {
+  if (static_cast<int>(threadIdx.x) >= n) return;  // the bug: a barrier below, in divergent code
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+__global__ void barrier_in_branch(int* out) {
+  if (threadIdx.x % 2) __syncthreads();
+  __syncthreads();
+  out[threadIdx.x] = 1;
+}
+__global__ void shuffle_after_exit(int* out) {
+  if (threadIdx.x == 5) return;
+  out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1, 1);
+}
+
+TEST(EmulatorDeathTest, DivergentBarriersAndWarpsAbortNamingTheKernel) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Device<int> out(64);
+  EXPECT_DEATH(early_exit_then_barrier<<<1, 64>>>(out.p, 40), "early_exit_then_barrier.*__syncthreads");
+  EXPECT_DEATH(barrier_in_branch<<<1, 64>>>(out.p), "barrier_in_branch.*different __syncthreads.*test_emulator.cu");
+  EXPECT_DEATH(shuffle_after_exit<<<1, 32>>>(out.p), "shuffle_after_exit.*lane 5");
+  EXPECT_DEATH(warp_ops<<<1, 48>>>(out.p), "lanes that do not exist");
+}
+
+// A 2 x 3 times 3 x 2 product, column-major, all four transpose combinations, and the checks.
+TEST(Emulator, CublasSgemmIsColumnMajorAndChecksLeadingDimensions) {
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  // A (2 x 3) column-major = [[1 3 5], [2 4 6]]; B (3 x 2) = [[1 4], [2 5], [3 6]].
+  const std::vector<float> a = {1, 2, 3, 4, 5, 6}, b = {1, 2, 3, 4, 5, 6};
+  // A^T stored: 3 x 2 column-major holding A's rows as columns.
+  const std::vector<float> at = {1, 3, 5, 2, 4, 6}, bt = {1, 4, 2, 5, 3, 6};
+  const std::vector<float> want = {22, 28, 49, 64};  // A B, column-major
+  Device<float> A(6), B(6), C(4);
+  const float one = 1.0f, zero = 0.0f;
+  for (int ta = 0; ta < 2; ++ta) {
+    for (int tb = 0; tb < 2; ++tb) {
+      A.put(ta ? at : a);
+      B.put(tb ? bt : b);
+      C.put({NAN, NAN, NAN, NAN});  // beta = 0 must not read C
+      ASSERT_EQ(cublasSgemm(h, ta ? CUBLAS_OP_T : CUBLAS_OP_N, tb ? CUBLAS_OP_T : CUBLAS_OP_N, 2, 2, 3,
+                            &one, A.p, ta ? 3 : 2, B.p, tb ? 2 : 3, &zero, C.p, 2),
+                CUBLAS_STATUS_SUCCESS);
+      EXPECT_EQ(C.get(), want) << "transa " << ta << " transb " << tb;
+    }
+  }
+  EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &one, A.p, 1, B.p, 3, &zero, C.p, 2),
+            CUBLAS_STATUS_INVALID_VALUE);  // lda < m
+  EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_T, 2, 2, 3, &one, A.p, 2, B.p, 1, &zero, C.p, 2),
+            CUBLAS_STATUS_INVALID_VALUE);  // ldb < n for op(B) = B^T
+  EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 3, &one, A.p, 2, B.p, 3, &zero, C.p, 1),
+            CUBLAS_STATUS_INVALID_VALUE);  // ldc < m
+  EXPECT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 2, 2, 0, &one, A.p, 2, B.p, 0, &zero, C.p, 2),
+            CUBLAS_STATUS_INVALID_VALUE);  // ldb < max(1, k) even when k = 0
+  cublasDestroy(h);
+}
+
+// From the real cuRAND headers (see the file comment): seed, subsequence, offset; then curand()
+// twice, curand4, curand_uniform4, curand_normal4, curand_normal twice, curand_uniform.
+struct PhiloxCase {
+  unsigned long long seed, subsequence, offset;
+  unsigned raw[6], uniform4[4], normal4[4], tail[3];
+};
+const PhiloxCase kPhilox[] = {
+    {0ull, 0ull, 0ull, {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8, 0xf8e4cca4, 0x5cb200db}, {0x3f31a575, 0x3d17eff6, 0x3c9f5465, 0x3ea38e65}, {0x3ffb065b, 0xbe8a0f97, 0x3eb4029a, 0xbf186c99}, {0x3ee40c4a, 0xbf661976, 0x3f6f3dc3}},
+    {42ull, 0ull, 5ull, {0x53ba6cfd, 0x838f5a6e, 0x744e06fb, 0xd36c0225, 0xa8875dcb, 0x9a4d6d99}, {0x3f4609a5, 0x3f3ac704, 0x3f2baf0e, 0x3f161e55}, {0x3f9e1d69, 0xbf24b155, 0x3f08189d, 0xbe85dc83}, {0x3fc7cb39, 0xbf2c766a, 0x3e96416c}},
+    {81985529216486895ull, 7ull, 8589934592ull, {0x2a94932e, 0x21434280, 0x8e05c9da, 0xc1fc768a, 0xe6c8dddf, 0x11377b48}, {0x3de2eb99, 0x3eabcff2, 0x3f03b917, 0x3f002625}, {0xbe8c0de5, 0x3f6fef5f, 0x400761e1, 0x3e0281bf}, {0xbf0213f3, 0xbef48c23, 0x3f7ff154}},
+    {5ull, 1099511627776ull, 3ull, {0xd3852af5, 0x2698d668, 0x53bf26ed, 0x0894e0b7, 0x199a54d3, 0x1dc5a640}, {0x3f433c25, 0x3f3d3498, 0x3ee936b7, 0x3ed16909}, {0xbfd51dd5, 0x4025973c, 0x3f27fee3, 0xbf73afe7}, {0xbee69bea, 0x3f5c71f4, 0x3e8d77b3}},
+    {99ull, 3ull, 68719476737ull, {0x4e2e6831, 0xdc156317, 0x0244c0d1, 0x952f9ebf, 0x8c5dcb7f, 0xd030fad8}, {0x3f705cd1, 0x3f631ca8, 0x3f5c2bf6, 0x3f2841af}, {0xbf48e255, 0xc026a137, 0x3b7ae71f, 0x3fdbac5e}, {0xbf68bec7, 0xbf636596, 0x3f11fd24}},
+    {1ull, 18446744073709551615ull, 18446744073709551615ull, {0x673f0d68, 0xfd1f0839, 0xc09b4068, 0x292bafbb, 0xdabe9aed, 0xa5d5db69}, {0x3d41dd8a, 0x3f5a8cc8, 0x3f34ef53, 0x3edfc493}, {0xc000d270, 0xbfdd55b3, 0xbf03adc7, 0xbe205545}, {0xbe4030e6, 0xbfa06d52, 0x3ec74639}},
+};
+
+unsigned bits(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+TEST(Emulator, CurandPhiloxMatchesTheCurandHeaders) {
+  for (const PhiloxCase& c : kPhilox) {
+    SCOPED_TRACE(::testing::Message() << "seed " << c.seed << " subsequence " << c.subsequence << " offset " << c.offset);
+    curandStatePhilox4_32_10_t s;
+    curand_init(c.seed, c.subsequence, c.offset, &s);
+    EXPECT_EQ(curand(&s), c.raw[0]);
+    EXPECT_EQ(curand(&s), c.raw[1]);
+    const uint4 q = curand4(&s);
+    EXPECT_EQ(q.x, c.raw[2]);
+    EXPECT_EQ(q.y, c.raw[3]);
+    EXPECT_EQ(q.z, c.raw[4]);
+    EXPECT_EQ(q.w, c.raw[5]);
+    const float4 u = curand_uniform4(&s);
+    EXPECT_EQ(bits(u.x), c.uniform4[0]);
+    EXPECT_EQ(bits(u.y), c.uniform4[1]);
+    EXPECT_EQ(bits(u.z), c.uniform4[2]);
+    EXPECT_EQ(bits(u.w), c.uniform4[3]);
+    const float4 n = curand_normal4(&s);
+    EXPECT_EQ(bits(n.x), c.normal4[0]);
+    EXPECT_EQ(bits(n.y), c.normal4[1]);
+    EXPECT_EQ(bits(n.z), c.normal4[2]);
+    EXPECT_EQ(bits(n.w), c.normal4[3]);
+    EXPECT_EQ(bits(curand_normal(&s)), c.tail[0]);
+    EXPECT_EQ(bits(curand_normal(&s)), c.tail[1]);
+    EXPECT_EQ(bits(curand_uniform(&s)), c.tail[2]);
+  }
+}
+
+TEST(Emulator, CopiesCheckTheirDeviceSide) {
+  Device<float> d(4);
+  std::vector<float> h(8);
+  EXPECT_EQ(cudaMemcpy(d.p, h.data(), 8 * sizeof(float), cudaMemcpyHostToDevice), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemcpy(h.data(), h.data() + 4, 4 * sizeof(float), cudaMemcpyDeviceToHost), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorInvalidValue);
+  EXPECT_EQ(cudaMemset(d.p + 1, 0, 3 * sizeof(float)), cudaSuccess);
+  cudaDeviceProp prop{};
+  ASSERT_EQ(cudaGetDeviceProperties(&prop, 0), cudaSuccess);
+  EXPECT_NE(std::string(prop.name).find("emulator"), std::string::npos);
+}
+
+}  // namespace
