@@ -34,4 +34,20 @@ if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc > /dev/null; then
   "$build-cpu-only/tests/test_device" --gtest_brief=1
   "$build-cpu-only/tests/test_cli" --gtest_brief=1
 fi
+# The GPU tests once more, on the CPU emulation of CUDA (tests/emu): the same kernels/cuda sources
+# and tests/cuda suite compiled with g++, so that every run checks the CUDA code's indexing,
+# barriers, launch shapes and the engine's CUDA paths, where no GPU is. (Not a GPU: see
+# tests/emu/README.md for what it cannot check.) LATENTLAB_EMULATION=0 leaves it out.
+if [ "${LATENTLAB_EMULATION:-1}" != 0 ]; then
+  echo "latentlab: the CUDA tests on the CPU emulation of CUDA (-DLATENTLAB_CUDA_EMULATION=ON)"
+  cmake -S . -B "$build-emu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENTLAB_CUDA_EMULATION=ON \
+    -DLATENTLAB_BUILD_BENCH=OFF > /dev/null
+  emu_tests=(test_emulator test_runtime)
+  for src in tests/cuda/test_*_cuda.cpp; do emu_tests+=("$(basename "$src" .cpp)"); done
+  cmake --build "$build-emu" -j "$jobs" --target "${emu_tests[@]}"
+  for t in "${emu_tests[@]}"; do
+    echo "  $t"
+    "$build-emu/tests/$t" --gtest_brief=1
+  done
+fi
 echo "latentlab: tests passed in $(( $(date +%s) - start )) s (build and run, $jobs jobs)"
