@@ -17,6 +17,10 @@ threads=${1:-2}
 build=${BUILD_DIR:-build}
 bench="$build/bench/bench_models"
 [ -x "$bench" ] || { echo "no $bench: build first (bash scripts/test.sh)" >&2; exit 1; }
+# One OpenBLAS kernel set for both frameworks: the one latentlab restarts itself with where OpenBLAS
+# takes this processor for an older one (kernels/gemm.h); PyTorch's matrix products use OpenBLAS too.
+export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$("$bench" --print-blas-core)}
+echo "OpenBLAS kernels: $OPENBLAS_CORETYPE"
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "PyTorch missing: apt-get install python3-torch" >&2; exit 1; }
 
 ours=()

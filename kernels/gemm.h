@@ -5,10 +5,32 @@
 #pragma once
 #include "kernels/cuda_runtime.h"
 #include <cstdint>
+#include <string>
 
 namespace ll::kernels::cpu {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
           const float* B, float beta, float* C);
+
+// ---- OpenBLAS's kernel set ---------------------------------------------------------------------
+// OpenBLAS picks its kernels for the processor once, when the library loads (before main), from
+// the CPU model number. A processor newer than the library (Debian 12's OpenBLAS 0.3.21 on Intel
+// Sapphire / Emerald Rapids, model 143 / 207) falls back to "Prescott", SSE3 kernels at about half
+// the speed: a DCGAN-28 training step ran at 155 img/s there, 330 with OPENBLAS_CORETYPE=SkylakeX
+// (2 threads). Nothing can change the choice once loaded; the environment variable
+// OPENBLAS_CORETYPE, read at load, can.
+//
+// The kernel set in use ("SkylakeX", "Haswell", "Prescott", ...: openblas_get_corename()).
+std::string blas_core_name();
+// The OPENBLAS_CORETYPE that gives this processor the kernels it supports, when OpenBLAS fell back
+// to a set without AVX2 on a processor that has AVX2 and FMA ("Haswell") or AVX-512 F/BW/DQ/VL/CD
+// ("SkylakeX"); "" when the choice is right already or OPENBLAS_CORETYPE is set.
+std::string better_blas_core();
+// For a program's main: where better_blas_core() names a set, sets OPENBLAS_CORETYPE to it and
+// restarts the program (execv of /proc/self/exe with the same arguments), so that OpenBLAS loads
+// with the right kernels; returns when there is nothing to do or the restart failed (the program
+// then runs on as it is). Results stay deterministic for a given kernel set; they differ between
+// kernel sets by rounding, as between machines.
+void restart_with_better_blas_core(char** argv);
 }  // namespace ll::kernels::cpu
 
 namespace ll::kernels::cuda {

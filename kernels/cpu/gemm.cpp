@@ -16,8 +16,13 @@
 
 #include <cblas.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cctype>
 #include <climits>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -97,6 +102,46 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
       cblas_sgemm(CblasRowMajor, ta, tb, m, len, k, alpha, A, lda, b, ldb, beta, C + begin, n);
     }
   }
+}
+
+// ---- OpenBLAS's kernel set (kernels/gemm.h) ----------------------------------------------------
+
+std::string blas_core_name() {
+  const char* name = openblas_get_corename();
+  return name ? name : "";
+}
+
+std::string better_blas_core() {
+  if (std::getenv("OPENBLAS_CORETYPE") != nullptr) return "";  // chosen by the user (or by us)
+  // OpenBLAS 0.3.21's x86-64 kernel sets without AVX2 (its driver/others/dynamic.c names).
+  static constexpr std::array<const char*, 14> kPreAvx2 = {
+      "prescott", "core2", "penryn", "dunnington", "nehalem", "sandybridge", "atom",
+      "opteron", "opteron(sse3)", "barcelona", "bobcat", "bulldozer", "piledriver", "steamroller"};
+  std::string core = blas_core_name();
+  for (char& c : core) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  bool old = false;
+  for (const char* name : kPreAvx2) old = old || core == name;
+  if (!old) return "";
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512cd")) {
+    return "SkylakeX";
+  }
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+#endif
+  return "";
+}
+
+void restart_with_better_blas_core(char** argv) {
+  const std::string core = better_blas_core();
+  if (core.empty() || argv == nullptr || argv[0] == nullptr) return;
+  // OPENBLAS_CORETYPE is set before the restart, so the restarted program finds it and goes on.
+  if (setenv("OPENBLAS_CORETYPE", core.c_str(), 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // Only reached when the restart failed (no /proc): run on with the kernels we have. The variable
+  // stays set (harmless: OpenBLAS has read it already) so that child processes get the fast ones.
 }
 
 }  // namespace ll::kernels::cpu
