@@ -1,7 +1,7 @@
 // gemm.h: dense matrix multiply, the workhorse of Linear and of im2col convolutions.
 //   C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C[M,N]
 // All matrices row-major and contiguous. op(A) = A (M x K) or A^T with A stored K x M; same for B.
-// CPU: cblas_sgemm (OpenBLAS). CUDA: cuBLAS (CUDA backend issue).
+// CPU: cblas_sgemm (OpenBLAS). CUDA: cuBLAS (kernels/cuda/gemm.cu).
 #pragma once
 #include "kernels/cuda_runtime.h"
 #include <cstdint>
