@@ -35,7 +35,6 @@ using detail::philox_blocks;
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
     dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, PhiloxStream ph) {
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -51,13 +50,9 @@ __global__ void __launch_bounds__(kBlock)
         continue;
       }
     }
-    const float us[4] = {u.x, u.y, u.z, u.w};
-    for (uint32_t lane = 0; lane < 4; ++lane) {
-      const uint64_t k = 4 * block + lane;
-      if (k < ph.offset || k >= end) continue;
-      const int64_t i = static_cast<int64_t>(k - ph.offset);
-      y[i] = f::dropout_apply(x[i], us[lane], p, scale);
-    }
+    detail::for_each_in_block(ph, n, block, u, [&](int64_t i, float ui) {
+      y[i] = f::dropout_apply(x[i], ui, p, scale);
+    });
   }
 }
 

@@ -32,4 +32,19 @@ __host__ __device__ inline int64_t philox_blocks(const PhiloxStream& ph, int64_t
   return static_cast<int64_t>(((end - 1) >> 2) - (ph.offset >> 2) + 1);
 }
 
+// Calls f(i, value) for each lane of Philox block `block` whose number lies among the stream's n
+// (offset + i, 0 <= i < n): all four lanes, but fewer in a partial first or last block. `r` holds
+// the block's four values (uniforms, normals, or numbers made from them) in lane order.
+template <typename F>
+__device__ __forceinline__ void for_each_in_block(const PhiloxStream& ph, int64_t n, uint64_t block,
+                                                  float4 r, F f) {
+  const float v[4] = {r.x, r.y, r.z, r.w};
+  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
+  for (uint32_t lane = 0; lane < 4; ++lane) {
+    const uint64_t k = 4 * block + lane;
+    if (k < ph.offset || k >= end) continue;
+    f(static_cast<int64_t>(k - ph.offset), v[lane]);
+  }
+}
+
 }  // namespace ll::kernels::cuda::detail

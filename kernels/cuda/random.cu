@@ -59,25 +59,20 @@ struct NormalFill {
 // Thread per Philox block t = 0 .. blocks - 1 (absolute block first + t).
 template <bool kVec, typename Fill>
 __global__ void __launch_bounds__(kBlock) fill_kernel(float* y, int64_t n, PhiloxStream ph, Fill fill) {
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);  // one past the last number used
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t t = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; t < blocks; t += stride) {
     const uint64_t block = first + static_cast<uint64_t>(t);
     const float4 r = fill.numbers(ph, block);
-    const float v[4] = {fill(r.x), fill(r.y), fill(r.z), fill(r.w)};
+    const float4 v = make_float4(fill(r.x), fill(r.y), fill(r.z), fill(r.w));
     if constexpr (kVec) {  // offset % 4 == 0: block t holds elements 4t .. 4t + 3
       if (4 * t + 4 <= n) {
-        reinterpret_cast<float4*>(y)[t] = make_float4(v[0], v[1], v[2], v[3]);
+        reinterpret_cast<float4*>(y)[t] = v;
         continue;
       }
     }
-    for (uint32_t lane = 0; lane < 4; ++lane) {
-      const uint64_t k = 4 * block + lane;
-      if (k < ph.offset || k >= end) continue;  // the partial first and last blocks
-      y[k - ph.offset] = v[lane];
-    }
+    detail::for_each_in_block(ph, n, block, v, [&](int64_t i, float value) { y[i] = value; });
   }
 }
 

@@ -55,7 +55,6 @@ using detail::philox_blocks;
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
     reparam_forward_kernel(const float* mu, const float* logvar, float* z, int64_t n, PhiloxStream ph) {
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -72,13 +71,9 @@ __global__ void __launch_bounds__(kBlock)
         continue;
       }
     }
-    const float e[4] = {eps.x, eps.y, eps.z, eps.w};
-    for (uint32_t lane = 0; lane < 4; ++lane) {
-      const uint64_t k = 4 * block + lane;
-      if (k < ph.offset || k >= end) continue;
-      const int64_t i = static_cast<int64_t>(k - ph.offset);
-      z[i] = f::reparam(mu[i], logvar[i], e[lane]);
-    }
+    detail::for_each_in_block(ph, n, block, eps, [&](int64_t i, float e) {
+      z[i] = f::reparam(mu[i], logvar[i], e);
+    });
   }
 }
 
@@ -87,7 +82,6 @@ template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
     reparam_backward_kernel(const float* logvar, const float* gz, float* gmu, float* glogvar,
                             int64_t n, PhiloxStream ph) {
-  const uint64_t end = ph.offset + static_cast<uint64_t>(n);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -105,15 +99,11 @@ __global__ void __launch_bounds__(kBlock)
         continue;
       }
     }
-    const float e[4] = {eps.x, eps.y, eps.z, eps.w};
-    for (uint32_t lane = 0; lane < 4; ++lane) {
-      const uint64_t k = 4 * block + lane;
-      if (k < ph.offset || k >= end) continue;
-      const int64_t i = static_cast<int64_t>(k - ph.offset);
+    detail::for_each_in_block(ph, n, block, eps, [&](int64_t i, float e) {
       const float g = gz[i];
-      glogvar[i] = f::reparam_grad_logvar(logvar[i], e[lane], g);
+      glogvar[i] = f::reparam_grad_logvar(logvar[i], e, g);
       if (gmu != nullptr) gmu[i] = g;
-    }
+    });
   }
 }
 
