@@ -164,47 +164,42 @@ Plan* build_plan(cudnnHandle_t handle, Op op, const Conv2dShape& s, bool tf32) {
   }
 
   cudnnMathType_t math = CUDNN_FMA_MATH;
-  int returned = 0;
+  // cuDNN's ranking of the op's algorithms (the *AlgorithmMaxCount and *Algorithm_v7 calls of
+  // each op), then the first that meets our rules.
+  const auto pick = [&](auto perf_type, auto max_count_fn, auto find_fn) {
+    using Perf = decltype(perf_type);
+    int max_count = 0;
+    LL_CUDNN_CHECK(max_count_fn(&max_count));
+    std::vector<Perf> perf(static_cast<size_t>(std::max(max_count, 1)));
+    int returned = 0;
+    LL_CUDNN_CHECK(find_fn(static_cast<int>(perf.size()), &returned, perf.data()));
+    perf.resize(static_cast<size_t>(returned));
+    const Perf& best = choose(perf, tf32, op, s);
+    p.algo = static_cast<int>(best.algo);
+    math = best.mathType;
+  };
   switch (op) {
-    case Op::Forward: {
-      int max_count = 0;
-      LL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &max_count));
-      std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-      LL_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y,
-                                                            static_cast<int>(perf.size()),
-                                                            &returned, perf.data()));
-      perf.resize(static_cast<size_t>(returned));
-      const auto& best = choose(perf, tf32, op, s);
-      p.algo = static_cast<int>(best.algo);
-      math = best.mathType;
+    case Op::Forward:
+      pick(cudnnConvolutionFwdAlgoPerf_t{},
+           [&](int* c) { return cudnnGetConvolutionForwardAlgorithmMaxCount(handle, c); },
+           [&](int k, int* r, cudnnConvolutionFwdAlgoPerf_t* out) {
+             return cudnnGetConvolutionForwardAlgorithm_v7(handle, p.x, p.w, p.conv, p.y, k, r, out);
+           });
       break;
-    }
-    case Op::BackwardData: {
-      int max_count = 0;
-      LL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &max_count));
-      std::vector<cudnnConvolutionBwdDataAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-      LL_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x,
-                                                                 static_cast<int>(perf.size()),
-                                                                 &returned, perf.data()));
-      perf.resize(static_cast<size_t>(returned));
-      const auto& best = choose(perf, tf32, op, s);
-      p.algo = static_cast<int>(best.algo);
-      math = best.mathType;
+    case Op::BackwardData:
+      pick(cudnnConvolutionBwdDataAlgoPerf_t{},
+           [&](int* c) { return cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, c); },
+           [&](int k, int* r, cudnnConvolutionBwdDataAlgoPerf_t* out) {
+             return cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, p.w, p.y, p.conv, p.x, k, r, out);
+           });
       break;
-    }
-    case Op::BackwardFilter: {
-      int max_count = 0;
-      LL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &max_count));
-      std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> perf(static_cast<size_t>(std::max(max_count, 1)));
-      LL_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w,
-                                                                   static_cast<int>(perf.size()),
-                                                                   &returned, perf.data()));
-      perf.resize(static_cast<size_t>(returned));
-      const auto& best = choose(perf, tf32, op, s);
-      p.algo = static_cast<int>(best.algo);
-      math = best.mathType;
+    case Op::BackwardFilter:
+      pick(cudnnConvolutionBwdFilterAlgoPerf_t{},
+           [&](int* c) { return cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, c); },
+           [&](int k, int* r, cudnnConvolutionBwdFilterAlgoPerf_t* out) {
+             return cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, p.x, p.y, p.conv, p.w, k, r, out);
+           });
       break;
-    }
   }
   LL_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv, math));
   // The workspace of the chosen algorithm as cuDNN states it for these descriptors.
