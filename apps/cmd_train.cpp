@@ -16,6 +16,7 @@
 #include "apps/commands.h"
 #include "apps/device_flags.h"
 #include "apps/run_dir.h"
+#include "apps/train_classifier.h"
 #include "apps/train_gan.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -54,6 +55,8 @@ struct TrainOptions {
   // GANs (apps/train_gan.h)
   double beta1 = 0.5;
   int64_t nz = 100, ngf = 64, ndf = 64;
+  int64_t fid_n = 5000;
+  std::string classifier;
 };
 
 // The streams of one run: each use of randomness has its own Philox subsequence of the run's seed.
@@ -253,8 +256,8 @@ void run_train(const TrainOptions& o) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "train an autoencoder, a (beta-)VAE or a GAN and write a run directory");
-  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN) or cgan (conditional)")
-      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan"}));
+  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN), cgan (conditional) or classifier (for `latentlab fid`)")
+      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan", "classifier"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
   cmd->add_option("--data", o->data, "fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder of IDX files, or a folder of images")->capture_default_str();
@@ -278,9 +281,24 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--ndf", o->ndf, "GAN: discriminator width")->capture_default_str();
   cmd->add_option("--image-size", o->image_size, "GAN on a folder of images: side to crop and resize to (0: the model's, 64 for dcgan, 128 for gan128)")->capture_default_str();
   cmd->add_option("--beta1", o->beta1, "GAN: Adam's beta1 (DCGAN: 0.5)")->capture_default_str();
+  cmd->add_option("--fid-n", o->fid_n, "GAN: samples for the FID after each epoch (0: no FID)")->capture_default_str();
+  cmd->add_option("--classifier", o->classifier, "GAN: classifier for the FID (default: runs/classifier-<data>, used when it exists)");
   cmd->callback([o, cmd] {
     if (o->model == "ae" || o->model == "vae") {
       run_train(*o);
+      return;
+    }
+    if (o->model == "classifier") {
+      ClassifierTrainOptions c;
+      c.data = o->data;
+      if (cmd->count("--epochs") > 0) c.epochs = o->epochs;  // else 5
+      c.batch_size = o->batch_size;
+      c.lr = o->lr;
+      c.device = o->device;
+      c.seed = o->seed;
+      c.out = o->out;
+      c.limit = o->limit;
+      run_train_classifier(c);
       return;
     }
     GanTrainOptions g;
@@ -299,6 +317,8 @@ void add_train_command(CLI::App& app) {
     g.resume = o->resume;
     g.limit = o->limit;
     g.image_size = o->image_size;
+    g.fid_n = o->fid_n;
+    g.classifier = o->classifier;
     run_train_gan(g);
   });
 }

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "apps/fid_eval.h"
+#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -19,6 +21,7 @@
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
 #include "models/gan.h"
+#include "models/gan_trace.h"
 
 namespace ll::app {
 
@@ -27,7 +30,14 @@ using models::GanConfig;
 
 namespace {
 
-enum Stream : uint64_t { kInit = 0, kNoise = 1, kFixedNoise = 2 };
+// The streams of models/gan_trace.h (the trace tool makes its inputs as this file does), and the
+// noise of the per-epoch FID samples: the same codes every epoch, so the FIDs of epochs compare.
+enum Stream : uint64_t {
+  kInit = models::kGanInitStream,
+  kNoise = models::kGanNoiseStream,
+  kFixedNoise = models::kGanFixedNoiseStream,
+  kFidNoise = 3
+};
 
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
@@ -128,6 +138,24 @@ void run_train_gan(const GanTrainOptions& o) {
   noise.set_offset(noise_offset);
   data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = true,
                                   .scale = data::Scale::Symmetric, .seed = o.seed});
+  // FID after every epoch, when a classifier of matching images is at hand (apps/fid_eval.h).
+  std::unique_ptr<FidEvaluator> fid;
+  if (o.fid_n > 0) {
+    const std::string dir = o.classifier.empty() ? default_classifier_dir(o.data) : o.classifier;
+    if (!o.classifier.empty() || fs::exists(fs::path(dir) / "classifier.safetensors")) {
+      fid = std::make_unique<FidEvaluator>(dir, device);
+      const auto& cc = fid->classifier_config();
+      if (cc.channels != c.channels || cc.size != c.image_size()) {
+        throw std::invalid_argument("--classifier " + dir + " takes " + std::to_string(cc.channels) + "x" + std::to_string(cc.size) +
+                                    "x" + std::to_string(cc.size) + " images, this GAN makes " + std::to_string(c.channels) + "x" +
+                                    std::to_string(c.image_size()) + "x" + std::to_string(c.image_size()));
+      }
+      std::cerr << "latentlab: FID of " << o.fid_n << " samples after every epoch, on the classifier in " << dir << "\n";
+    } else {
+      std::cerr << "latentlab: no FID per epoch: no classifier in " << dir << " (`latentlab train classifier --data " << o.data
+                << " --out " << dir << "` makes one)\n";
+    }
+  }
   const bool tty = ::isatty(STDERR_FILENO) != 0;
   std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
             << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
@@ -181,16 +209,46 @@ void run_train_gan(const GanTrainOptions& o) {
       data::save_png(path_in(o.out, ("samples_epoch" + epoch_str + ".png").c_str()),
                      data::make_grid(images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
     }
+    std::string fid_text;
+    nlohmann::json fid_json;
+    if (fid) {
+      g.eval();
+      Generator fid_noise(o.seed, kFidNoise);
+      const std::vector<int32_t> fid_labels = gan_labels(c, o.fid_n, -1);
+      std::vector<Tensor> parts;
+      for (int64_t b = 0; b < o.fid_n; b += 500) {
+        const int64_t k = std::min<int64_t>(500, o.fid_n - b);
+        const std::vector<int32_t> part(fid_labels.begin() + (fid_labels.empty() ? 0 : b), fid_labels.begin() + (fid_labels.empty() ? 0 : b + k));
+        parts.push_back(gan_images(g, randn({k, c.nz}, fid_noise, device), part));
+      }
+      g.train();
+      const FidReport r = fid->evaluate(cat(parts, 0), fid_labels);
+      fid_json = r.to_json({});
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "  FID %.2f", r.fid);
+      fid_text = buf;
+      if (!r.per_class_accuracy.empty()) {
+        std::snprintf(buf, sizeof(buf), " (class accuracy %.3f)", fid_json["mean_class_accuracy"].get<double>());
+        fid_text += buf;
+      }
+    }
     const double k = static_cast<double>(std::max<int64_t>(step, 1));
     nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
                         {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
                         {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
                         {"img_per_s", static_cast<double>(seen) / train_s}};
+    if (fid) {
+      line["fid"] = fid_json["fid"];
+      line["fid_n"] = o.fid_n;
+      line["fid_class_histogram"] = fid_json["class_histogram"];
+      line["fid_mean_confidence"] = fid_json["mean_confidence"];
+      if (fid_json.contains("per_class_accuracy")) line["fid_per_class_accuracy"] = fid_json["per_class_accuracy"];
+    }
     append_metrics_line(o.out, line.dump());
     if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
-    std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s\n",
+    std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s%s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), sum.loss_d / k, sum.loss_g / k,
-                 sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s);
+                 sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s, fid_text.c_str());
   }
   std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
             << o.epochs << ".png in " << o.out << "\n";

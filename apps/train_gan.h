@@ -4,7 +4,8 @@
 // The run directory holds generator.safetensors (metadata: "config" with the GAN's configuration,
 // "epoch", "seed", "noise_offset"), discriminator.safetensors, optimizer_g.safetensors,
 // optimizer_d.safetensors, metrics.jsonl (per epoch: loss_d, loss_g, d_real, d_fake, d_accuracy,
-// epoch_s, img_per_s) and samples_epoch<N>.png: the generator's images for one fixed batch of noise
+// epoch_s, img_per_s; with a classifier: fid, fid_class_histogram, fid_mean_confidence and, for cgan,
+// fid_per_class_accuracy) and samples_epoch<N>.png: the generator's images for one fixed batch of noise
 // (for cgan, row r shows class r), so the pictures of successive epochs compare.
 #pragma once
 #include <cstdint>
@@ -27,7 +28,9 @@ struct GanTrainOptions {
   std::string out;
   bool resume = false;
   int64_t limit = 0;
-  int64_t image_size = 0;  // side a folder of images is resized to (0: the model's: 64, 128 for gan128, 28 for cgan)
+  int64_t image_size = 0;
+  int64_t fid_n = 5000;        // samples for the FID after each epoch (0: none)
+  std::string classifier;      // its classifier (default: runs/classifier-<data>, when it exists)  // side a folder of images is resized to (0: the model's: 64, 128 for gan128, 28 for cgan)
 };
 
 void run_train_gan(const GanTrainOptions& options);

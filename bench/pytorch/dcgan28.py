@@ -247,6 +247,16 @@ def state_for_file(module):
     return out
 
 
+def run_metadata(args, epoch):
+    """The "config" metadata as latentlab's train dcgan writes it (compact, sorted keys), so that
+    either program can read the other's run."""
+    config = {"model": "gan", "arch": "dcgan28", "channels": 1, "nz": args.nz, "ngf": args.ngf,
+              "ndf": args.ndf, "num_classes": 10}
+    return {"config": json.dumps(config, separators=(",", ":"), sort_keys=True), "data": "fashion-mnist",
+            "epoch": str(epoch), "seed": str(args.seed), "generator": "bench/pytorch/dcgan28.py train",
+            "torch": torch.__version__}
+
+
 def cmd_train(args):
     torch.manual_seed(args.seed)
     x_train = load_images("train")
@@ -280,12 +290,11 @@ def cmd_train(args):
         g.eval()
         with torch.no_grad():
             save_grid(os.path.join(args.out_dir, "samples.png"), g(fixed_z))
-    # The "config" metadata as latentlab's train dcgan writes it (compact, sorted keys), so that
-    # either program can read the other's run.
-    config = {"model": "gan", "arch": "dcgan28", "channels": 1, "nz": args.nz, "ngf": args.ngf,
-              "ndf": args.ndf, "num_classes": 10}
-    meta = {"config": json.dumps(config, separators=(",", ":"), sort_keys=True),
-            "generator": "bench/pytorch/dcgan28.py train", "torch": torch.__version__}
+        if args.epoch_checkpoints:  # DIR/epoch<N>/generator.safetensors: `latentlab fid` reads each
+            os.makedirs(os.path.join(args.out_dir, f"epoch{epoch}"), exist_ok=True)
+            write_safetensors(os.path.join(args.out_dir, f"epoch{epoch}", "generator.safetensors"), state_for_file(g),
+                              run_metadata(args, epoch))
+    meta = run_metadata(args, args.epochs)
     write_safetensors(os.path.join(args.out_dir, "generator.safetensors"), state_for_file(g), meta)
     write_safetensors(os.path.join(args.out_dir, "discriminator.safetensors"), state_for_file(d), meta)
     print(f"wrote {args.out_dir}/samples.png, generator.safetensors, discriminator.safetensors")
@@ -341,6 +350,60 @@ def cmd_load_check(args):
     return 0
 
 
+def cmd_trace(args):
+    """Trains from a latentlab trace's inputs (models/gan_trace.h) and writes PyTorch's record with
+    the same names: the same initial weights, the same images each step and the same noise."""
+    if args.float64:  # the float64 reference: every parameter, buffer, image and noise value in double
+        torch.set_default_dtype(torch.float64)
+    dtype = torch.get_default_dtype()
+    inputs, meta = read_safetensors(args.inputs)
+    ngf, ndf = int(meta.get("ngf", 64)), int(meta.get("ndf", 64))
+    indices = inputs["indices"].astype(np.int64)
+    noise = torch.from_numpy(np.ascontiguousarray(inputs["noise"], dtype=np.float32)).to(dtype)
+    steps, batch, nz = noise.shape
+    g, d = make_models(nz, ngf, ndf)
+    for prefix, module in (("G.", g), ("D.", d)):
+        state = {k[len(prefix):]: torch.from_numpy(np.ascontiguousarray(v)) for k, v in inputs.items() if k.startswith(prefix)}
+        for name, tensor in module.state_dict().items():
+            state[name] = state[name].to(tensor.dtype)
+        module.load_state_dict(state, strict=True)
+    opt_g, opt_d = make_optimizers(g, d, args.lr)
+    x_train = load_images("train").to(dtype)
+    g.train()
+    d.train()
+    scalars = {k: [] for k in ("loss_d", "loss_g", "d_real", "d_fake", "d_fake_after", "d_accuracy")}
+    bn = {}
+    t0 = time.perf_counter()
+    for s in range(steps):
+        real = x_train[torch.from_numpy(indices[s])]
+        r = gan_step(g, d, opt_g, opt_d, real, noise[s].clone())
+        with torch.no_grad():
+            scalars["loss_d"].append(r["loss_real"].item() + r["loss_fake"].item())
+            scalars["loss_g"].append(r["loss_g"].item())
+            scalars["d_real"].append(torch.sigmoid(r["out_real"].double()).mean().item())
+            scalars["d_fake"].append(torch.sigmoid(r["out_fake"].double()).mean().item())
+            scalars["d_fake_after"].append(torch.sigmoid(r["out_fake_after"].double()).mean().item())
+            correct = (r["out_real"] > 0).sum().item() + (r["out_fake"] <= 0).sum().item()
+            scalars["d_accuracy"].append(correct / (2 * batch))
+        for prefix, module in (("bn.G.", g), ("bn.D.", d)):
+            for name, buf in module.named_buffers():
+                if not name.endswith("num_batches_tracked"):
+                    bn.setdefault(prefix + name, []).append(buf.detach().numpy().astype(np.float32))
+    record = {k: np.asarray(v, np.float32) for k, v in scalars.items()}
+    record.update({k: np.stack(v).astype(np.float32) for k, v in bn.items()})
+    for prefix, module in (("final.G.", g), ("final.D.", d)):
+        record.update({prefix + k: v for k, v in state_for_file(module).items()})
+    g.eval()
+    with torch.no_grad():
+        fixed_z = torch.from_numpy(np.ascontiguousarray(inputs["fixed_z"], dtype=np.float32)).to(dtype)
+        record["eval_fake"] = g(fixed_z).numpy().astype(np.float32)
+    write_safetensors(args.record, record, {"framework": "pytorch", "torch": torch.__version__,
+                                            "threads": str(args.threads), "dtype": str(dtype)})
+    print(f"pytorch trace: {steps} steps of batch {batch} in {time.perf_counter() - t0:.1f} s; wrote {args.record}",
+          flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -375,6 +438,8 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--limit", type=int, default=0, help="use the first N training images (0: all)")
     p.add_argument("--out-dir", default="runs/pytorch_dcgan28")
+    p.add_argument("--epoch-checkpoints", action="store_true",
+                   help="also write OUT_DIR/epoch<N>/generator.safetensors after every epoch")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("load-check", help="load a latentlab DCGAN-28 checkpoint strictly, sample from it")
@@ -383,6 +448,14 @@ def main(argv=None):
     p.add_argument("--discriminator", help="also load this discriminator and score samples and test images")
     p.add_argument("--png", default="load_check_samples.png", help="the sample grid ('' to skip)")
     p.set_defaults(func=cmd_load_check)
+
+    p = sub.add_parser("trace", help="train from a latentlab trace's inputs, write PyTorch's record")
+    common(p)
+    p.add_argument("--inputs", required=True, help="the inputs file written by latentlab's gan_trace")
+    p.add_argument("--record", required=True, help="where to write PyTorch's record")
+    p.add_argument("--float64", action="store_true", help="train in float64 (the reference both float32 runs drift from)")
+    p.add_argument("--lr", type=float, default=2e-4)
+    p.set_defaults(func=cmd_trace)
 
     args = parser.parse_args(argv)
     set_threads(args.threads, args.blas_threads)

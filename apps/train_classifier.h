@@ -1,0 +1,28 @@
+// train_classifier.h: `latentlab train classifier`: the classifier whose features `latentlab fid`
+// measures (models/classifier.h, apps/fid_eval.h).
+//
+// The run directory holds classifier.safetensors (metadata: "config", "data", "epoch", "seed",
+// "test_accuracy") and metrics.jsonl (per epoch: train_loss, train_accuracy, test_accuracy,
+// epoch_s, img_per_s). Adam 1e-3, batch 128, images in [0, 1], the last partial batch kept.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "apps/device_flags.h"
+
+namespace ll::app {
+
+struct ClassifierTrainOptions {
+  std::string data = "fashion-mnist";
+  int64_t epochs = 5;
+  int64_t batch_size = 128;
+  double lr = 1e-3;
+  DeviceFlags device;
+  uint64_t seed = 1;
+  std::string out;
+  int64_t limit = 0;
+};
+
+void run_train_classifier(const ClassifierTrainOptions& options);
+
+}  // namespace ll::app
