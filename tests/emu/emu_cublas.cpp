@@ -6,14 +6,26 @@
 //   ldc >= max(1, m). Any violation, or m, n, k or batchCount < 0, is CUBLAS_STATUS_INVALID_VALUE.
 // beta == 0 does not read C (NaNs there do not propagate). The operands must lie in device memory
 // (cudaMalloc): a range outside every allocation aborts with a message, where a GPU would fault.
-// The math mode is recorded only: GEMMs are full FP32 (OpenBLAS), TF32 is not emulated.
+// Not OpenBLAS's result bit for bit, as cuBLAS's is not: K is split into blocks of kKBlock, each
+// block's product is computed by OpenBLAS into a scratch matrix, and the blocks are summed from the
+// last to the first, then C = alpha sum + beta C (a summation order unlike OpenBLAS's own, so a test
+// that wants CPU bits from a GPU GEMM fails here as it would on the GPU). With the math mode
+// CUBLAS_TF32_TENSOR_OP_MATH, A and B are first rounded to TF32 (10 explicit mantissa bits, round to
+// nearest with ties away from zero, as cvt.rna.tf32.f32), the tensor cores' input precision.
+// The product is queued on the handle's stream (ll::emu::enqueue) and runs when the stream syncs;
+// arguments are checked at the call.
 #include <cblas.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "cublas_v2.h"
+
+#include <algorithm>
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -105,24 +117,71 @@ void check_operand(const char* fn, const char* name, const float* p, int rows, i
   }
 }
 
+constexpr int kKBlock = 64;
+
+// x rounded to TF32: keep 10 mantissa bits, round half away from zero (NaN and Inf unchanged).
+float tf32(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return x;
+  u = (u + 0x1000u) & 0xffffe000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+// A rows x cols column-major operand (ld) copied compactly with each value rounded to TF32.
+std::vector<float> tf32_copy(const float* p, int rows, int cols, int ld) {
+  std::vector<float> out(static_cast<size_t>(rows) * cols);
+  for (int j = 0; j < cols; ++j) {
+    for (int i = 0; i < rows; ++i) out[static_cast<size_t>(j) * rows + i] = tf32(p[static_cast<size_t>(j) * ld + i]);
+  }
+  return out;
+}
+
 // One product; arguments already validated.
 void sgemm_one(cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k, float alpha,
-               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc) {
-  if (beta == 0.0f) {
-    for (int j = 0; j < n; ++j) {
-      for (int i = 0; i < m; ++i) C[static_cast<size_t>(j) * ldc + i] = 0.0f;
-    }
-  }
+               const float* A, int lda, const float* B, int ldb, float beta, float* C, int ldc, bool use_tf32) {
   if (k == 0 || alpha == 0.0f) {
-    if (beta != 0.0f && beta != 1.0f) {
-      for (int j = 0; j < n; ++j) {
-        for (int i = 0; i < m; ++i) C[static_cast<size_t>(j) * ldc + i] *= beta;
+    for (int j = 0; j < n; ++j) {
+      for (int i = 0; i < m; ++i) {
+        float& c = C[static_cast<size_t>(j) * ldc + i];
+        c = beta == 0.0f ? 0.0f : beta * c;
       }
     }
     return;
   }
-  cblas_sgemm(CblasColMajor, ta == CUBLAS_OP_N ? CblasNoTrans : CblasTrans,
-              tb == CUBLAS_OP_N ? CblasNoTrans : CblasTrans, m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
+  const bool an = ta == CUBLAS_OP_N, bn = tb == CUBLAS_OP_N;
+  std::vector<float> a32, b32;
+  if (use_tf32) {
+    a32 = tf32_copy(A, an ? m : k, an ? k : m, lda);
+    b32 = tf32_copy(B, bn ? k : n, bn ? n : k, ldb);
+    A = a32.data();
+    lda = an ? m : k;
+    B = b32.data();
+    ldb = bn ? k : n;
+  }
+  // sum = the K blocks' products, added from the last block to the first.
+  std::vector<float> sum(static_cast<size_t>(m) * n, 0.0f), part(static_cast<size_t>(m) * n);
+  const int blocks = (k + kKBlock - 1) / kKBlock;
+  for (int blk = blocks - 1; blk >= 0; --blk) {
+    const int k0 = blk * kKBlock, kb = std::min(kKBlock, k - k0);
+    // Block k0..k0+kb of op(A)'s columns and op(B)'s rows.
+    const float* Ab = an ? A + static_cast<size_t>(k0) * lda : A + k0;
+    const float* Bb = bn ? B + k0 : B + static_cast<size_t>(k0) * ldb;
+    cblas_sgemm(CblasColMajor, an ? CblasNoTrans : CblasTrans, bn ? CblasNoTrans : CblasTrans, m, n, kb, 1.0f,
+                Ab, lda, Bb, ldb, 0.0f, part.data(), m);
+    for (size_t e = 0; e < sum.size(); ++e) sum[e] += part[e];
+  }
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < m; ++i) {
+      float& c = C[static_cast<size_t>(j) * ldc + i];
+      const float v = alpha * sum[static_cast<size_t>(j) * m + i];
+      c = beta == 0.0f ? v : v + beta * c;  // beta = 0: C is not read (NaNs there do not propagate)
+    }
+  }
+}
+
+bool tf32_mode(cublasHandle_t h) {
+  return (h->mode & 0xf) == CUBLAS_TF32_TENSOR_OP_MATH;
 }
 
 cublasStatus_t validate(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n,
@@ -148,7 +207,10 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa, cubl
     check_operand("cublasSgemm", "B", B, transb == CUBLAS_OP_N ? k : n, transb == CUBLAS_OP_N ? n : k, ldb);
   }
   check_operand("cublasSgemm", "C", C, m, n, ldc);
-  sgemm_one(transa, transb, m, n, k, *alpha, A, lda, B, ldb, *beta, C, ldc);
+  const float al = *alpha, be = *beta;
+  const bool t = tf32_mode(handle);
+  ll::emu::enqueue(handle->stream, [=] { sgemm_one(transa, transb, m, n, k, al, A, lda, B, ldb, be, C, ldc, t); },
+                   "cublasSgemm");
   return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -162,6 +224,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
   if (st != CUBLAS_STATUS_SUCCESS) return st;
   if (batchCount < 0) return CUBLAS_STATUS_INVALID_VALUE;
   if (m == 0 || n == 0 || batchCount == 0) return CUBLAS_STATUS_SUCCESS;
+  const float al = *alpha, be = *beta;
+  const bool t = tf32_mode(handle);
   for (int b = 0; b < batchCount; ++b) {
     const float* Ab = A + b * strideA;
     const float* Bb = B + b * strideB;
@@ -173,7 +237,9 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
                     transb == CUBLAS_OP_N ? n : k, ldb);
     }
     check_operand("cublasSgemmStridedBatched", "C", Cb, m, n, ldc);
-    sgemm_one(transa, transb, m, n, k, *alpha, Ab, lda, Bb, ldb, *beta, Cb, ldc);
+    ll::emu::enqueue(handle->stream,
+                     [=] { sgemm_one(transa, transb, m, n, k, al, Ab, lda, Bb, ldb, be, Cb, ldc, t); },
+                     "cublasSgemmStridedBatched");
   }
   return CUBLAS_STATUS_SUCCESS;
 }

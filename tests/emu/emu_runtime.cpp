@@ -7,7 +7,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -56,8 +59,22 @@ namespace ll::emu {
 namespace {
 
 // ---- errors -------------------------------------------------------------------------------------
+uint64_t g_seed = 0;  // see seed(); 0 until the first use reads LL_EMU_SEED
+uint64_t g_launches = 0;  // grids run so far (each one's order derives from the seed and this)
+
+uint64_t current_seed() {
+  if (g_seed == 0) {
+    const char* e = std::getenv("LL_EMU_SEED");
+    g_seed = e && *e ? std::strtoull(e, nullptr, 0) : 1;
+    if (g_seed == 0) g_seed = 1;
+  }
+  return g_seed;
+}
+
 [[noreturn]] void die(const std::string& message) {
-  std::fprintf(stderr, "\nCUDA emulator: %s\n", message.c_str());
+  std::fprintf(stderr, "\nCUDA emulator: %s\n(thread and block order: LL_EMU_SEED=%llu, grid #%llu)\n",
+               message.c_str(), static_cast<unsigned long long>(current_seed()),
+               static_cast<unsigned long long>(g_launches));
   std::fflush(stderr);
   std::abort();
 }
@@ -131,6 +148,22 @@ struct Scheduler {
   Fiber* current = nullptr;
   void* scheduler_sp = nullptr;
   StackPool stacks;
+  uint64_t rng = 0;                   // this grid's order (splitmix64 state)
+  std::vector<unsigned> order;        // the order of the current pass over the block's threads
+  std::vector<const void*> shared;    // __shared__ variables this block has declared so far
+  size_t shared_bytes = 0;            // their total size
+  size_t dynamic_shared = 0;          // the launch's dynamic shared memory
+
+  uint64_t next() {
+    uint64_t z = (rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  // A uniformly random permutation (Fisher-Yates) of v.
+  void shuffle(std::vector<unsigned>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[next() % i]);
+  }
 
   std::string where(const Fiber& f) const {
     return "kernel " + std::string(kernel) + ", block " + coords(detail::t_block_idx) + ", thread " +
@@ -193,16 +226,18 @@ void Scheduler::run_block(unsigned n) {
   live = n;
   arrived = 0;
   generation = 0;
-  // Threads of a block run one after another between barriers. Where a kernel lacks a barrier it
-  // needs, one order may still give the right result (thread t reads what t - 1 wrote, and t - 1 ran
-  // first); the other order does not. So odd-numbered blocks run their threads in reverse.
-  const dim3 gd = detail::t_grid_dim;
-  const uint3 bi = detail::t_block_idx;
-  const bool reverse = (bi.x + gd.x * (uint64_t{bi.y} + uint64_t{gd.y} * bi.z)) % 2 == 1;
+  shared.clear();
+  shared_bytes = 0;
+  // Threads of a block run one after another between barriers, in a random order drawn afresh for
+  // every pass (seeded, see seed()): where a kernel lacks a barrier it needs, some order gives a
+  // wrong result (thread t reads what t - 1 has not yet written).
+  order.resize(n);
+  for (unsigned i = 0; i < n; ++i) order[i] = i;
   while (live > 0) {
     progress = false;
+    shuffle(order);
     for (unsigned k = 0; k < n; ++k) {
-      Fiber& f = fibers[reverse ? n - 1 - k : k];
+      Fiber& f = fibers[order[k]];
       if (f.done) continue;
       current = &f;
       detail::t_thread_idx = f.tid;
@@ -231,23 +266,31 @@ void Scheduler::diagnose_deadlock() {
 }
 
 std::mutex g_launch_mutex;  // one grid at a time: __shared__ (static) memory is per process
+constexpr size_t kSharedLimit = 48 * 1024;  // static + dynamic shared memory without an opt-in
 
-bool valid_launch(const LaunchConfig& c, std::string* why) {
+cudaError_t valid_launch(const LaunchConfig& c, unsigned max_threads, std::string* why) {
   const dim3 g = c.grid, b = c.block;
   const uint64_t threads = uint64_t{b.x} * b.y * b.z;
   if (b.x == 0 || b.y == 0 || b.z == 0 || b.x > 1024 || b.y > 1024 || b.z > 64 || threads > 1024) {
     *why = "block " + coords(b) + " (at most 1024 threads, 1024 x 1024 x 64)";
-    return false;
+    return cudaErrorInvalidConfiguration;
   }
   if (g.x == 0 || g.y == 0 || g.z == 0 || g.x > 0x7fffffffu || g.y > 65535 || g.z > 65535) {
     *why = "grid " + coords(g) + " (x < 2^31, y and z < 65536, none 0)";
-    return false;
+    return cudaErrorInvalidConfiguration;
   }
-  if (c.shared_bytes > 48 * 1024) {
+  if (c.shared_bytes > kSharedLimit) {
     *why = "dynamic shared memory of " + std::to_string(c.shared_bytes) + " bytes";
-    return false;
+    return cudaErrorInvalidConfiguration;
   }
-  return true;
+  // More threads than the kernel's __launch_bounds__: the driver refuses the launch ("too many
+  // resources requested for launch"), as it does when the block needs more registers than exist.
+  if (max_threads != 0 && threads > max_threads) {
+    *why = "block " + coords(b) + " has " + std::to_string(threads) + " threads, the kernel's __launch_bounds__ " +
+           std::to_string(max_threads);
+    return cudaErrorLaunchOutOfResources;
+  }
+  return cudaSuccess;
 }
 
 }  // namespace
@@ -304,14 +347,9 @@ void die_shfl_source(const char* what, unsigned src, unsigned mask) {
 
 }  // namespace detail
 
-void run_grid(const char* kernel, const LaunchConfig& c, detail::Body body, const void* ctx) {
-  std::string why;
-  if (!valid_launch(c, &why)) {
-    // The runtime rejects the launch, runs nothing and reports it at the next cudaGetLastError.
-    record(cudaErrorInvalidConfiguration);
-    std::fprintf(stderr, "CUDA emulator: launch of %s rejected: %s\n", kernel, why.c_str());
-    return;
-  }
+namespace {
+// Runs one grid now, on this OS thread (called by the stream queues when its turn comes).
+void run_grid_now(const char* kernel, const LaunchConfig& c, detail::Body body, const void* ctx) {
   std::lock_guard<std::mutex> lock(g_launch_mutex);
   static Scheduler* sched = new Scheduler;  // leaked: kernels may run from static destructors
   if (t_sched) die(std::string("kernel ") + kernel + " launched from inside a kernel");
@@ -320,19 +358,92 @@ void run_grid(const char* kernel, const LaunchConfig& c, detail::Body body, cons
   s.kernel = kernel;
   s.body = body;
   s.ctx = ctx;
+  s.dynamic_shared = c.shared_bytes;
+  ++g_launches;
+  s.rng = current_seed() * 0x2545f4914f6cdd1dull + g_launches;
   detail::t_grid_dim = c.grid;
   detail::t_block_dim = c.block;
   const unsigned n = c.block.x * c.block.y * c.block.z;
-  for (unsigned z = 0; z < c.grid.z; ++z) {
-    for (unsigned y = 0; y < c.grid.y; ++y) {
-      for (unsigned x = 0; x < c.grid.x; ++x) {
-        detail::t_block_idx = uint3{x, y, z};
-        s.run_block(n);
-      }
+  // Blocks in a random order too (a GPU runs them in any order, many at once): a permutation of
+  // the linear block index, shuffled for grids up to 2^20 blocks, an affine map i -> a i + b
+  // (mod blocks, a coprime to it) for larger ones.
+  const uint64_t gx = c.grid.x, gy = c.grid.y, blocks = gx * gy * c.grid.z;
+  std::vector<unsigned> perm;
+  uint64_t a = 1, b = 0;
+  if (blocks <= (uint64_t{1} << 20)) {
+    perm.resize(blocks);
+    for (unsigned i = 0; i < blocks; ++i) perm[i] = i;
+    s.shuffle(perm);
+  } else {
+    b = s.next() % blocks;
+    for (;;) {
+      a = s.next() % blocks | 1;
+      uint64_t x = a, y = blocks;
+      while (y) { const uint64_t t = x % y; x = y; y = t; }
+      if (x == 1) break;
     }
+  }
+  for (uint64_t i = 0; i < blocks; ++i) {
+    const uint64_t l = perm.empty() ? static_cast<uint64_t>((static_cast<unsigned __int128>(a) * i + b) % blocks) : perm[i];
+    detail::t_block_idx = uint3{static_cast<unsigned>(l % gx), static_cast<unsigned>(l / gx % gy),
+                                static_cast<unsigned>(l / (gx * gy))};
+    s.run_block(n);
   }
   t_sched = nullptr;
 }
+}  // namespace
+
+void enqueue(cudaStream_t stream, std::function<void()> work, const char* what);
+
+void run_grid(const char* kernel, const LaunchConfig& c, detail::Body body, std::shared_ptr<const void> ctx,
+              unsigned max_threads) {
+  std::string why;
+  const cudaError_t e = valid_launch(c, max_threads, &why);
+  if (e != cudaSuccess) {
+    // The runtime rejects the launch, runs nothing and reports it at the next cudaGetLastError.
+    record(e);
+    std::fprintf(stderr, "CUDA emulator: launch of %s rejected: %s\n", kernel, why.c_str());
+    return;
+  }
+  const LaunchConfig cfg = c;
+  enqueue(c.stream, [kernel, cfg, body, ctx] { run_grid_now(kernel, cfg, body, ctx.get()); }, kernel);
+}
+
+uint64_t seed() { return current_seed(); }
+void set_seed(uint64_t s) {
+  g_seed = s == 0 ? 1 : s;
+  g_launches = 0;  // the grids that follow get the orders a fresh process with LL_EMU_SEED=s gives
+}
+
+// __shared__ at its declaration: the first thread of a block to reach it fills it with 0xFF bytes
+// (a NaN in float and double, -1 in signed integers), as a GPU's shared memory holds whatever the
+// previous block left; and the block's static shared memory (plus the dynamic) must fit 48 KB,
+// which ptxas enforces at build time ("uses too much shared data").
+void shared_var(void* p, size_t bytes, const char* name) {
+  Scheduler& s = *t_sched;
+  for (const void* q : s.shared) {
+    if (q == p) return;
+  }
+  s.shared.push_back(p);
+  s.shared_bytes += bytes;
+  if (s.shared_bytes + s.dynamic_shared > kSharedLimit) {
+    die("kernel " + std::string(s.kernel) + ": __shared__ " + name + " brings its static shared memory to " +
+        std::to_string(s.shared_bytes) + " bytes (+ " + std::to_string(s.dynamic_shared) +
+        " dynamic), more than the 48 KB (49152 bytes) a kernel may declare (ptxas: too much shared data)");
+  }
+  std::memset(p, 0xFF, bytes);
+}
+
+namespace detail {
+void die_bounds(const char* kernel, unsigned max_threads) {
+  const dim3 b = t_block_dim;
+  die(std::string("kernel ") + kernel + " runs with block " + coords(b) + ", more threads than its __launch_bounds__(" +
+      std::to_string(max_threads) + ") (launched from a file that does not define it, so not refused at the launch)");
+}
+void die_probe(const char* kernel) {
+  die(std::string("kernel ") + kernel + ": the launch-bounds probe did not stop at check_launch_bounds");
+}
+}  // namespace detail
 
 // ---- device memory ------------------------------------------------------------------------------
 namespace {
@@ -373,15 +484,103 @@ bool is_device_range(const void* p, size_t bytes) {
 using ll::emu::allocations;
 using ll::emu::record;
 
-// ---- the runtime API ----------------------------------------------------------------------------
+// ---- streams and their queues --------------------------------------------------------------
+// Work (grids, copies, memsets, library calls, event records) is queued per stream and runs only
+// when a synchronization point needs it: cudaStreamSynchronize, cudaDeviceSynchronize,
+// cudaEventSynchronize, the blocking copies, cudaFree / cudaFreeHost, and cudaStreamQuery /
+// cudaEventQuery (which run the pending work but answer cudaErrorNotReady). Each item depends on the
+// one before it in its stream and on the items named at its enqueue: an event's record
+// (cudaStreamWaitEvent), and the legacy default stream's implicit synchronization (an item on it
+// waits for everything before it on every blocking stream; an item on a blocking stream waits for
+// what is before it on the legacy stream; cudaStreamNonBlocking streams take no part).
+struct Item;
 struct CUstream_st {
   unsigned flags;
+  std::deque<std::shared_ptr<Item>> queue;
+  std::shared_ptr<Item> last;
+};
+struct Item {
+  std::function<void()> work;
+  std::vector<std::shared_ptr<Item>> deps;
+  CUstream_st* stream = nullptr;
+  const char* what = "";
+  bool done = false;
+};
+struct EventState {
+  std::chrono::steady_clock::time_point when;
 };
 struct CUevent_st {
-  std::chrono::steady_clock::time_point when;
-  bool recorded;
+  std::shared_ptr<Item> marker;  // the record's queue item, null before the first record
+  std::shared_ptr<EventState> state;
 };
 
+namespace ll::emu {
+namespace {
+std::recursive_mutex g_queue_mutex;
+CUstream_st g_legacy{cudaStreamDefault, {}, nullptr};
+std::vector<CUstream_st*> g_streams;  // created and not destroyed
+
+bool pending(const std::shared_ptr<Item>& it) { return it && !it->done; }
+
+void complete(const std::shared_ptr<Item>& item);
+// Runs the first item of `s` (its dependencies first).
+void run_front(CUstream_st* s) {
+  std::shared_ptr<Item> front = s->queue.front();
+  for (const auto& d : front->deps) complete(d);
+  if (front->work) front->work();
+  front->work = nullptr;  // frees the grid's arguments, the staged copy
+  front->deps.clear();
+  front->done = true;
+  s->queue.pop_front();
+}
+void complete(const std::shared_ptr<Item>& item) {
+  while (pending(item)) run_front(item->stream);
+}
+void complete_stream(CUstream_st* s) {
+  if (pending(s->last)) complete(s->last);
+}
+void complete_all() {
+  complete_stream(&g_legacy);
+  for (CUstream_st* s : g_streams) complete_stream(s);
+}
+CUstream_st* resolve(cudaStream_t s) { return s ? s : &g_legacy; }
+bool stream_ok(cudaStream_t s) {
+  if (!s) return true;
+  return std::find(g_streams.begin(), g_streams.end(), s) != g_streams.end();
+}
+std::shared_ptr<Item> push(cudaStream_t stream, std::function<void()> work, const char* what,
+                           std::shared_ptr<Item> extra = nullptr) {
+  CUstream_st* s = resolve(stream);
+  auto it = std::make_shared<Item>();
+  it->work = std::move(work);
+  it->stream = s;
+  it->what = what;
+  if (pending(extra)) it->deps.push_back(std::move(extra));
+  if (s == &g_legacy) {
+    for (CUstream_st* t : g_streams) {
+      if (!(t->flags & cudaStreamNonBlocking) && pending(t->last)) it->deps.push_back(t->last);
+    }
+  } else if (!(s->flags & cudaStreamNonBlocking) && pending(g_legacy.last)) {
+    it->deps.push_back(g_legacy.last);
+  }
+  s->queue.push_back(it);
+  s->last = it;
+  return it;
+}
+}  // namespace
+
+void enqueue(cudaStream_t stream, std::function<void()> work, const char* what) {
+  std::lock_guard<std::recursive_mutex> lock(g_queue_mutex);
+  if (!stream_ok(stream)) die(std::string(what) + " enqueued on a stream that does not exist");
+  push(stream, std::move(work), what);
+}
+
+}  // namespace ll::emu
+
+using ll::emu::g_queue_mutex;
+using QueueLock = std::lock_guard<std::recursive_mutex>;
+
+// ---- the runtime API ----------------------------------------------------------------------------
 cudaError_t cudaGetDeviceCount(int* count) {
   if (!count) return record(cudaErrorInvalidValue);
   *count = 1;
@@ -429,7 +628,11 @@ cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return cudaSuccess;
 }
-cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize() {
+  QueueLock lock(g_queue_mutex);
+  ll::emu::complete_all();
+  return cudaSuccess;
+}
 cudaError_t cudaDeviceReset() { return cudaSuccess; }
 cudaError_t cudaMemGetInfo(size_t* free_bytes, size_t* total_bytes) {
   if (!free_bytes || !total_bytes) return record(cudaErrorInvalidValue);
@@ -460,6 +663,7 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorInvalidDevice: return "invalid device ordinal";
     case cudaErrorInvalidResourceHandle: return "invalid resource handle";
     case cudaErrorNotReady: return "device not ready";
+    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
     case cudaErrorUnknown: return "unknown error";
   }
@@ -477,6 +681,7 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorInvalidDevice: return "cudaErrorInvalidDevice";
     case cudaErrorInvalidResourceHandle: return "cudaErrorInvalidResourceHandle";
     case cudaErrorNotReady: return "cudaErrorNotReady";
+    case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
     case cudaErrorUnknown: return "cudaErrorUnknown";
   }
@@ -501,6 +706,7 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
+  cudaDeviceSynchronize();  // as the GPU's cudaFree does
   auto& a = allocations();
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.device.find(reinterpret_cast<uintptr_t>(p));
@@ -526,6 +732,7 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) { return cudaMallocH
 
 cudaError_t cudaFreeHost(void* p) {
   if (!p) return cudaSuccess;
+  cudaDeviceSynchronize();
   auto& a = allocations();
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.pinned.find(reinterpret_cast<uintptr_t>(p));
@@ -553,78 +760,143 @@ bool copy_ok(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
   }
   return false;
 }
-bool stream_ok(cudaStream_t) { return true; }
-}  // namespace
-
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+bool is_pinned(const void* p, size_t bytes) {
+  auto& a = allocations();
+  std::lock_guard<std::mutex> lock(a.mutex);
+  return ll::emu::in_range(a.pinned, p, bytes);
+}
+cudaMemcpyKind resolve_kind(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  if (kind != cudaMemcpyDefault) return kind;
+  const bool d = ll::emu::is_device_range(dst, bytes), s = ll::emu::is_device_range(src, bytes);
+  return d ? (s ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+           : (s ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+}
+// Queues a copy on `stream` the way the runtime orders it against the host ("API synchronization
+// behavior" in the CUDA runtime API reference): from pageable host memory the source is staged at
+// the call; to pageable host memory, or with the blocking cudaMemcpy from or to host memory, the
+// call returns when the copy is done; to or from pinned memory with cudaMemcpyAsync, and between
+// device buffers, it returns at once and the copy runs later.
+cudaError_t queue_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream,
+                       bool blocking) {
   if (bytes == 0) return cudaSuccess;
   if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return record(cudaErrorInvalidMemcpyDirection);
   if (!dst || !src || !copy_ok(dst, src, bytes, kind)) return record(cudaErrorInvalidValue);
-  std::memmove(dst, src, bytes);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  kind = resolve_kind(dst, src, bytes, kind);
+  const bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
+  const bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
+  std::shared_ptr<Item> it;
+  if (host_src && !is_pinned(src, bytes)) {
+    auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
+    it = ll::emu::push(stream, [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); }, "cudaMemcpy");
+  } else {
+    it = ll::emu::push(stream, [dst, src, bytes] { std::memmove(dst, src, bytes); }, "cudaMemcpy");
+  }
+  if ((host_dst && (blocking || !is_pinned(dst, bytes))) || (blocking && host_src)) ll::emu::complete(it);
   return cudaSuccess;
 }
-// Streams run their work at enqueue: the copy is done when the call returns.
+}  // namespace
+
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
+  return queue_copy(dst, src, bytes, kind, nullptr, true);
+}
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream) {
-  if (!stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
-  return cudaMemcpy(dst, src, bytes, kind);
-}
-cudaError_t cudaMemset(void* dst, int value, size_t bytes) {
-  if (bytes == 0) return cudaSuccess;
-  if (!ll::emu::is_device_range(dst, bytes)) return record(cudaErrorInvalidValue);
-  std::memset(dst, value, bytes);
-  return cudaSuccess;
+  return queue_copy(dst, src, bytes, kind, stream, false);
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream) {
-  if (!stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
-  return cudaMemset(dst, value, bytes);
+  if (bytes == 0) return cudaSuccess;
+  if (!ll::emu::is_device_range(dst, bytes)) return record(cudaErrorInvalidValue);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  ll::emu::push(stream, [dst, value, bytes] { std::memset(dst, value, bytes); }, "cudaMemset");
+  return cudaSuccess;
 }
+// Asynchronous with respect to the host for device memory, on the legacy default stream.
+cudaError_t cudaMemset(void* dst, int value, size_t bytes) { return cudaMemsetAsync(dst, value, bytes, nullptr); }
 
 cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   if (!stream) return record(cudaErrorInvalidValue);
-  *stream = new CUstream_st{flags};
+  QueueLock lock(g_queue_mutex);
+  *stream = new CUstream_st{flags, {}, nullptr};
+  ll::emu::g_streams.push_back(*stream);
   return cudaSuccess;
 }
+// Work still queued runs first (the GPU finishes it after the call returns).
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
-  if (!stream) return record(cudaErrorInvalidResourceHandle);
+  QueueLock lock(g_queue_mutex);
+  if (!stream || !ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  ll::emu::complete_stream(stream);
+  auto& v = ll::emu::g_streams;
+  v.erase(std::find(v.begin(), v.end(), stream));
   delete stream;
   return cudaSuccess;
 }
-cudaError_t cudaStreamSynchronize(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamQuery(cudaStream_t) { return cudaSuccess; }
-cudaError_t cudaStreamWaitEvent(cudaStream_t, cudaEvent_t event, unsigned) {
-  return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  ll::emu::complete_stream(ll::emu::resolve(stream));
+  return cudaSuccess;
+}
+// Pending work: it runs now, but the answer is "not ready" (it was not done when asked).
+cudaError_t cudaStreamQuery(cudaStream_t stream) {
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  CUstream_st* s = ll::emu::resolve(stream);
+  if (!ll::emu::pending(s->last)) return cudaSuccess;
+  ll::emu::complete_stream(s);
+  return cudaErrorNotReady;
+}
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned) {
+  if (!event) return record(cudaErrorInvalidResourceHandle);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (event->marker) ll::emu::push(stream, nullptr, "cudaStreamWaitEvent", event->marker);
+  return cudaSuccess;
 }
 
 cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
   if (!event) return record(cudaErrorInvalidValue);
-  *event = new CUevent_st{{}, false};
+  *event = new CUevent_st{nullptr, std::make_shared<EventState>()};
   return cudaSuccess;
 }
 cudaError_t cudaEventDestroy(cudaEvent_t event) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
-  delete event;
+  QueueLock lock(g_queue_mutex);
+  delete event;  // a pending record still runs: it holds the state
   return cudaSuccess;
 }
-// Events record host time: the work before them has run by then.
-cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t) {
+// A marker in the stream's queue; it takes the host time when it runs.
+cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
-  event->when = std::chrono::steady_clock::now();
-  event->recorded = true;
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  auto st = event->state;
+  event->marker = ll::emu::push(stream, [st] { st->when = std::chrono::steady_clock::now(); }, "cudaEventRecord");
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
-  return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+  if (!event) return record(cudaErrorInvalidResourceHandle);
+  QueueLock lock(g_queue_mutex);
+  ll::emu::complete(event->marker);
+  return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
-  return event ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+  if (!event) return record(cudaErrorInvalidResourceHandle);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::pending(event->marker)) return cudaSuccess;
+  ll::emu::complete(event->marker);
+  return cudaErrorNotReady;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms) return record(cudaErrorInvalidValue);
   if (!start || !end) return record(cudaErrorInvalidResourceHandle);
-  if (!start->recorded || !end->recorded) return record(cudaErrorInvalidResourceHandle);
-  *ms = std::chrono::duration<float, std::milli>(end->when - start->when).count();
+  QueueLock lock(g_queue_mutex);
+  if (!start->marker || !end->marker) return record(cudaErrorInvalidResourceHandle);
+  if (!start->marker->done || !end->marker->done) return record(cudaErrorNotReady);
+  *ms = std::chrono::duration<float, std::milli>(end->state->when - start->state->when).count();
   return cudaSuccess;
 }
 

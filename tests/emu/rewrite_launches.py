@@ -9,6 +9,14 @@ possibly qualified and with template arguments; the lambda calls it, so template
 original call deduced from A are deduced the same way. Newlines are kept where they were and the
 output starts with a #line directive, so diagnostics and __FILE__ / __LINE__ name the original.
 The CUDA emulator (tests/emu/include/ll_emu.h) provides launch and config.
+
+Two more rewrites, each on the line where the original text is (so line numbers stay):
+  __shared__ T name[...];        ->  __shared__ T name[...]; ::ll::emu::shared_var(&name, sizeof(name), "name");
+      (the emulator poisons it at its first use in each block and checks the block's static
+      shared memory against 48 KB)
+  __launch_bounds__(N) K(...) {  ->  __launch_bounds__(N) K(...) { ::ll::emu::check_launch_bounds(N, "K");
+      and launches of K in the same file become ::ll::emu::launch<true>(...), which probes the
+      bound before enqueueing, so a block larger than N fails as on the GPU.
 """
 import re
 import sys
@@ -51,7 +59,55 @@ def matching_paren(text, open_at):
     raise ValueError("unbalanced parentheses after >>>")
 
 
+SHARED = re.compile(r"\b__shared__\s+([^;{}()]*?)\b([A-Za-z_]\w*)\s*((?:\[[^\];]*\]\s*)*);")
+BOUNDS = re.compile(r"\b__launch_bounds__\s*\(")
+
+
+def rewrite_shared(text):
+    def repl(m):
+        if text[max(0, m.start() - 7):m.start()].strip() == "extern":  # dynamic shared memory
+            return m.group(0)
+        name = m.group(2)
+        return '%s ::ll::emu::shared_var(&%s, sizeof(%s), "%s");' % (m.group(0), name, name, name)
+    return SHARED.sub(repl, text)
+
+
+def rewrite_bounds(text):
+    """Inserts the bound check first in each __launch_bounds__ kernel; returns (text, names)."""
+    names = set()
+    out = []
+    pos = 0
+    for m in BOUNDS.finditer(text):
+        if m.start() < pos:
+            continue
+        close = matching_paren(text, m.end() - 1)
+        bound = text[m.end():close]
+        name_m = re.compile(r"\s*([A-Za-z_]\w*)\s*\(").match(text, close + 1)
+        if not name_m:
+            raise ValueError("no kernel name after __launch_bounds__")
+        name = name_m.group(1)
+        params_close = matching_paren(text, name_m.end() - 1)
+        brace = text.find("{", params_close)
+        if brace < 0 or text[params_close + 1:brace].strip():
+            raise ValueError("no body after the parameters of %s" % name)
+        out.append(text[pos:brace + 1])
+        out.append(' ::ll::emu::check_launch_bounds(%s, "%s");' % (bound, name))
+        pos = brace + 1
+        names.add(name)
+    out.append(text[pos:])
+    return "".join(out), names
+
+
+def base_name(kernel):
+    k = kernel
+    if "<" in k:
+        k = k[:k.index("<")]
+    return k.split("::")[-1].strip()
+
+
 def rewrite(text):
+    text = rewrite_shared(text)
+    text, bounded = rewrite_bounds(text)
     out = []
     pos = 0
     while True:
@@ -74,8 +130,9 @@ def rewrite(text):
         args = text[k + 1:close]
         between = text[gt + 3:k]  # whitespace (maybe newlines) between >>> and (
         name = " ".join(kernel.split())
-        launch = ('::ll::emu::launch("%s", ::ll::emu::config(%s),%s [&](auto&&... ll_p) { %s(ll_p...); }%s%s)'
-                  % (name, cfg, between, kernel, "," if args.strip() else "", args))
+        launch = ('::ll::emu::launch%s("%s", ::ll::emu::config(%s),%s [&](auto&&... ll_p) { %s(ll_p...); }%s%s)'
+                  % ("<true>" if base_name(kernel) in bounded else "", name, cfg, between, kernel,
+                     "," if args.strip() else "", args))
         out.append(text[pos:start])
         out.append(launch)
         pos = close + 1

@@ -9,6 +9,8 @@
 #include <curand_kernel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -142,13 +144,299 @@ __global__ void shuffle_after_exit(int* out) {
   out[threadIdx.x] = __shfl_down_sync(0xffffffffu, 1, 1);
 }
 
+// Grids run at synchronization points (streams are asynchronous), so each launch is followed by one.
 TEST(EmulatorDeathTest, DivergentBarriersAndWarpsAbortNamingTheKernel) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   Device<int> out(64);
-  EXPECT_DEATH(early_exit_then_barrier<<<1, 64>>>(out.p, 40), "early_exit_then_barrier.*__syncthreads");
-  EXPECT_DEATH(barrier_in_branch<<<1, 64>>>(out.p), "barrier_in_branch.*different __syncthreads.*test_emulator.cu");
-  EXPECT_DEATH(shuffle_after_exit<<<1, 32>>>(out.p), "shuffle_after_exit.*lane 5");
-  EXPECT_DEATH(warp_ops<<<1, 48>>>(out.p), "lanes that do not exist");
+  EXPECT_DEATH((early_exit_then_barrier<<<1, 64>>>(out.p, 40), cudaDeviceSynchronize()),
+               "early_exit_then_barrier.*__syncthreads.*LL_EMU_SEED=");
+  EXPECT_DEATH((barrier_in_branch<<<1, 64>>>(out.p), cudaDeviceSynchronize()),
+               "barrier_in_branch.*different __syncthreads.*test_emulator.cu");
+  EXPECT_DEATH((shuffle_after_exit<<<1, 32>>>(out.p), cudaDeviceSynchronize()), "shuffle_after_exit.*lane 5");
+  EXPECT_DEATH((warp_ops<<<1, 48>>>(out.p), cudaDeviceSynchronize()), "lanes that do not exist");
+}
+
+// ---- shared memory: poisoned in every block, 48 KB of static shared memory at most ----------
+// The planted bug: only block 0 fills the tile, every block reads it.
+__global__ void shared_written_by_block0_only(float* y) {
+  __shared__ float tile[32];
+  if (blockIdx.x == 0) tile[threadIdx.x] = 1.0f;
+  __syncthreads();
+  y[blockIdx.x * 32 + threadIdx.x] = tile[threadIdx.x];
+}
+// The planted bug: reads its neighbour's slot, which nobody writes.
+__global__ void shared_read_before_write(float* y) {
+  __shared__ float tile[64];
+  if (threadIdx.x < 32) tile[threadIdx.x] = 2.0f;
+  __syncthreads();
+  y[threadIdx.x] = tile[threadIdx.x];
+}
+
+TEST(Emulator, SharedMemoryIsPoisonedAtTheStartOfEveryBlock) {
+  Device<float> y(96);
+  shared_written_by_block0_only<<<3, 32>>>(y.p);
+  std::vector<float> r = y.get();
+  for (int i = 0; i < 96; ++i) {
+    if (i < 32) {
+      EXPECT_EQ(r[i], 1.0f);
+    } else {
+      EXPECT_TRUE(std::isnan(r[i])) << i;  // a GPU gives whatever was there; never block 0's values
+    }
+  }
+  Device<float> z(64);
+  shared_read_before_write<<<1, 64>>>(z.p);
+  r = z.get();
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(std::isnan(r[i]), i >= 32) << i;
+}
+
+__global__ void shared_too_large(float* y) {
+  __shared__ float big[12289];  // 49156 bytes: ptxas rejects more than 48 KB
+  big[threadIdx.x] = 1.0f;
+  y[threadIdx.x] = big[threadIdx.x];
+}
+__global__ void shared_two_halves(float* y) {
+  __shared__ float a[6144];  // 24 KB
+  __shared__ float b[6145];  // 24 KB + 4: together one float too many
+  a[threadIdx.x] = 1.0f;
+  b[threadIdx.x] = 2.0f;
+  y[threadIdx.x] = a[threadIdx.x] + b[threadIdx.x];
+}
+__global__ void shared_just_fits(float* y) {
+  __shared__ float a[12288];  // exactly 48 KB
+  a[threadIdx.x] = 3.0f;
+  __syncthreads();
+  y[threadIdx.x] = a[threadIdx.x];
+}
+
+TEST(EmulatorDeathTest, StaticSharedMemoryOver48KBAborts) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Device<float> y(32);
+  shared_just_fits<<<1, 32>>>(y.p);
+  EXPECT_EQ(y.get()[5], 3.0f);
+  EXPECT_DEATH((shared_too_large<<<1, 32>>>(y.p), cudaDeviceSynchronize()), "shared_too_large.*big.*49156 bytes.*48 KB");
+  EXPECT_DEATH((shared_two_halves<<<1, 32>>>(y.p), cudaDeviceSynchronize()), "shared_two_halves.*b.*49156 bytes");
+}
+
+// ---- seeded random order of threads and blocks ------------------------------------------------
+// Records the order in which threads run (a plain counter: the emulator runs one thread at a time;
+// on a GPU this is a race, which is what the emulator's order is there to expose).
+int g_counter = 0;
+__global__ void record_order(int* order) {
+  order[blockIdx.x * blockDim.x + threadIdx.x] = g_counter++;
+}
+
+std::vector<int> order_with_seed(uint64_t seed) {
+  const uint64_t saved = ll::emu::seed();
+  ll::emu::set_seed(seed);
+  Device<int> order(8 * 64);
+  g_counter = 0;
+  record_order<<<8, 64>>>(order.p);
+  std::vector<int> r = order.get();
+  ll::emu::set_seed(saved);
+  return r;
+}
+
+TEST(Emulator, ThreadAndBlockOrderIsRandomAndSeeded) {
+  const std::vector<int> a = order_with_seed(7), b = order_with_seed(7), c = order_with_seed(8);
+  EXPECT_NE(a, c);  // another seed, another order
+  std::vector<int> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < 512; ++i) ASSERT_EQ(sorted[i], i);  // every thread once
+  int backwards = 0, block_out_of_order = 0;
+  for (int i = 1; i < 512; ++i) backwards += a[i] < a[i - 1];
+  for (int blk = 1; blk < 8; ++blk) block_out_of_order += a[blk * 64] < a[(blk - 1) * 64];
+  EXPECT_GT(backwards, 100);          // neither forward nor reverse order within blocks
+  EXPECT_GT(block_out_of_order, 0);   // blocks not in index order
+  EXPECT_EQ(a, b);  // the same seed, the same order (set_seed restarts the grid count)
+}
+
+TEST(Emulator, AMissingBarrierGivesWrongResultsForEverySeed) {
+  const uint64_t saved = ll::emu::seed();
+  for (uint64_t seed = 1; seed <= 5; ++seed) {
+    ll::emu::set_seed(seed);
+    Device<float> y(64);
+    missing_barrier<<<1, 64>>>(y.p);
+    const std::vector<float> r = y.get();
+    int wrong = 0;
+    for (int i = 1; i < 64; ++i) wrong += r[i] != static_cast<float>(i - 1);
+    EXPECT_GT(wrong, 0) << "seed " << seed;
+  }
+  ll::emu::set_seed(saved);
+}
+
+// ---- __launch_bounds__ ---------------------------------------------------------------------------
+__global__ void __launch_bounds__(128) bounded_kernel(int* out) { out[threadIdx.y * blockDim.x + threadIdx.x] = 7; }
+
+TEST(Emulator, LaunchBoundsRefuseLargerBlocks) {
+  Device<int> out(256);
+  cudaMemset(out.p, 0, 256 * sizeof(int));
+  bounded_kernel<<<1, 256>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaErrorLaunchOutOfResources);
+  EXPECT_EQ(out.get()[0], 0);  // nothing ran
+  bounded_kernel<<<1, dim3(64, 2)>>>(out.p);
+  EXPECT_EQ(cudaGetLastError(), cudaSuccess);
+  EXPECT_EQ(out.get()[127], 7);
+}
+
+// ---- asynchronous streams ---------------------------------------------------------------------
+__global__ void fill_value(float* y, float v, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] = v;
+}
+
+TEST(Emulator, PinnedAsyncCopiesLandOnlyAtSynchronization) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  Device<float> d(256);
+  float* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, 256 * sizeof(float)), cudaSuccess);
+  for (int i = 0; i < 256; ++i) pinned[i] = -1.0f;
+  fill_value<<<2, 128, 0, s>>>(d.p, 5.0f, 256);
+  ASSERT_EQ(cudaMemcpyAsync(pinned, d.p, 256 * sizeof(float), cudaMemcpyDeviceToHost, s), cudaSuccess);
+  EXPECT_EQ(pinned[3], -1.0f);  // the planted bug: reading before cudaStreamSynchronize
+  EXPECT_EQ(cudaStreamQuery(s), cudaErrorNotReady);
+  EXPECT_EQ(cudaStreamQuery(s), cudaSuccess);
+  EXPECT_EQ(pinned[3], 5.0f);
+  // A pinned source is read when the copy runs, not at the call.
+  pinned[0] = 1.0f;
+  ASSERT_EQ(cudaMemcpyAsync(d.p, pinned, sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  pinned[0] = 2.0f;  // the planted bug: reusing the staging buffer before the copy is done
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(d.get()[0], 2.0f);
+  // A pageable source is staged at the call.
+  std::vector<float> pageable(1, 3.0f);
+  ASSERT_EQ(cudaMemcpyAsync(d.p, pageable.data(), sizeof(float), cudaMemcpyHostToDevice, s), cudaSuccess);
+  pageable[0] = 4.0f;
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(d.get()[0], 3.0f);
+  cudaFreeHost(pinned);
+  cudaStreamDestroy(s);
+}
+
+TEST(Emulator, CrossStreamUseNeedsAnEventWait) {
+  cudaStream_t a, b;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&a, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&b, cudaStreamNonBlocking), cudaSuccess);
+  Device<float> x(128), y(128);
+  cudaMemsetAsync(x.p, 0, 128 * sizeof(float), a);
+  cudaMemsetAsync(y.p, 0, 128 * sizeof(float), a);
+  cudaStreamSynchronize(a);
+  // The planted bug: b copies x while a's kernel that writes it may not have run; read through b.
+  std::vector<float> h(128, -1.0f);
+  fill_value<<<1, 128, 0, a>>>(x.p, 11.0f, 128);
+  cudaMemcpyAsync(y.p, x.p, 128 * sizeof(float), cudaMemcpyDeviceToDevice, b);
+  cudaMemcpyAsync(h.data(), y.p, 128 * sizeof(float), cudaMemcpyDeviceToHost, b);  // pageable: returns when done
+  EXPECT_EQ(h[0], 0.0f);  // stale: the race shows
+  cudaDeviceSynchronize();
+  // With an event wait the copy runs after the kernel.
+  cudaEvent_t e;
+  cudaEventCreate(&e);
+  fill_value<<<1, 128, 0, a>>>(x.p, 13.0f, 128);
+  cudaEventRecord(e, a);
+  cudaStreamWaitEvent(b, e, 0);
+  cudaMemcpyAsync(y.p, x.p, 128 * sizeof(float), cudaMemcpyDeviceToDevice, b);
+  cudaMemcpyAsync(h.data(), y.p, 128 * sizeof(float), cudaMemcpyDeviceToHost, b);
+  EXPECT_EQ(h[0], 13.0f);
+  EXPECT_EQ(cudaEventQuery(e), cudaSuccess);
+  cudaEventDestroy(e);
+  cudaStreamDestroy(a);
+  cudaStreamDestroy(b);
+}
+
+TEST(Emulator, TheLegacyDefaultStreamSynchronizesWithBlockingStreams) {
+  cudaStream_t blocking, nonblocking;
+  ASSERT_EQ(cudaStreamCreate(&blocking), cudaSuccess);
+  ASSERT_EQ(cudaStreamCreateWithFlags(&nonblocking, cudaStreamNonBlocking), cudaSuccess);
+  Device<float> x(128);
+  std::vector<float> h(128);
+  fill_value<<<1, 128, 0, blocking>>>(x.p, 1.0f, 128);
+  cudaMemcpy(h.data(), x.p, 128 * sizeof(float), cudaMemcpyDeviceToHost);  // legacy stream: waits for it
+  EXPECT_EQ(h[0], 1.0f);
+  fill_value<<<1, 128, 0, nonblocking>>>(x.p, 2.0f, 128);
+  cudaMemcpy(h.data(), x.p, 128 * sizeof(float), cudaMemcpyDeviceToHost);  // does not wait for it
+  EXPECT_EQ(h[0], 1.0f);
+  cudaEvent_t e;
+  cudaEventCreate(&e);
+  cudaEventRecord(e, nonblocking);
+  EXPECT_EQ(cudaEventSynchronize(e), cudaSuccess);
+  cudaMemcpy(h.data(), x.p, 128 * sizeof(float), cudaMemcpyDeviceToHost);
+  EXPECT_EQ(h[0], 2.0f);
+  cudaEventDestroy(e);
+  cudaStreamDestroy(blocking);
+  cudaStreamDestroy(nonblocking);
+}
+
+// ---- numerics: fused multiply-adds, fast intrinsics, cuBLAS's order and TF32 ------------------
+__global__ void mul_add(const float* a, float* y) { y[0] = a[0] * a[1] + a[2]; }
+
+TEST(Emulator, MultiplyAddsAreContractedAsNvccDoes) {
+  // (1 + 2^-12)^2 - 1 - 2^-11: a separate multiply rounds the 2^-24 term away, a fused one keeps it.
+  const float e = std::ldexp(1.0f, -12);
+  Device<float> a(3), y(1);
+  a.put({1.0f + e, 1.0f + e, -(1.0f + 2 * e)});
+  mul_add<<<1, 1>>>(a.p, y.p);
+  EXPECT_EQ(y.get()[0], std::ldexp(1.0f, -24));
+}
+
+TEST(Emulator, FastIntrinsicsAreApproximateWithinTheirBounds) {
+  int exp_differs = 0, sin_differs = 0;
+  for (int i = -400; i <= 400; ++i) {
+    const float x = static_cast<float>(i) / 40.0f;  // [-10, 10]
+    const float fe = __expf(x), pe = std::exp(x);
+    const float ulp = std::nextafter(pe, INFINITY) - pe;
+    EXPECT_LE(std::fabs(fe - pe), (2.0f + std::floor(std::fabs(1.16f * x))) * ulp) << x;
+    exp_differs += fe != pe;
+    if (std::fabs(x) <= 3.14159f) {
+      float s, c;
+      __sincosf(x, &s, &c);
+      EXPECT_LE(std::fabs(s - std::sin(x)), std::ldexp(1.0f, -21)) << x;  // 2^-21.41 stated
+      EXPECT_LE(std::fabs(c - std::cos(x)), std::ldexp(1.0f, -21)) << x;
+      sin_differs += s != std::sin(x);
+    }
+    if (x > 0) {
+      const float fl = __logf(x), pl = std::log(x);
+      if (x >= 0.5f && x <= 2.0f) {
+        EXPECT_LE(std::fabs(fl - pl), std::ldexp(1.0f, -21)) << x;
+      } else {
+        EXPECT_LE(std::fabs(fl - pl), 3.0f * (std::nextafter(std::fabs(pl), INFINITY) - std::fabs(pl))) << x;
+      }
+    }
+    if (i != 0) {
+      const float q = __fdividef(1.0f, x), pq = 1.0f / x;
+      EXPECT_LE(std::fabs(q - pq), 2.0f * (std::nextafter(std::fabs(pq), INFINITY) - std::fabs(pq))) << x;
+    }
+  }
+  EXPECT_GT(exp_differs, 100);  // not the precise function
+  EXPECT_GT(sin_differs, 10);
+  EXPECT_EQ(__fdividef(1.0f, 1e38f), 0.0f);  // |y| in (2^126, 2^128)
+}
+
+TEST(Emulator, CublasSumsInKBlocksAndRoundsToTf32WhenAsked) {
+  cublasHandle_t h = nullptr;
+  ASSERT_EQ(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+  const float one = 1.0f, zero = 0.0f;
+  // 1 x 128 times 128 x 1: 2^24, 63 zeros, then 64 ones. Left to right every +1 rounds away
+  // (2^24 + 1 is not a float); the emulated cuBLAS adds the second K block (64) first.
+  std::vector<float> a(128, 0.0f), b(128, 1.0f);
+  a[0] = 16777216.0f;
+  for (int i = 64; i < 128; ++i) a[i] = 1.0f;
+  Device<float> A(128), B(128), C(1);
+  A.put(a);
+  B.put(b);
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 128, &one, A.p, 1, B.p, 128, &zero, C.p, 1),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(C.get()[0], 16777216.0f + 64.0f);
+  // TF32: 1 + 2^-12 has no TF32 representation (10 mantissa bits): it rounds to 1.
+  A.put(std::vector<float>(128, 1.0f + std::ldexp(1.0f, -12)));
+  B.put(std::vector<float>(128, 1.0f));
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 128, &one, A.p, 1, B.p, 128, &zero, C.p, 1),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(C.get()[0], 128.0f * (1.0f + std::ldexp(1.0f, -12)));
+  ASSERT_EQ(cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH), CUBLAS_STATUS_SUCCESS);
+  ASSERT_EQ(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 1, 1, 128, &one, A.p, 1, B.p, 128, &zero, C.p, 1),
+            CUBLAS_STATUS_SUCCESS);
+  EXPECT_EQ(C.get()[0], 128.0f);
+  cublasDestroy(h);
 }
 
 // A 2 x 3 times 3 x 2 product, column-major, all four transpose combinations, and the checks.

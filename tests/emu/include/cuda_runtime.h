@@ -2,6 +2,7 @@
 // ll_emu.h for what the emulation covers; implemented in tests/emu/emu_runtime.cpp.
 #pragma once
 #include <cstddef>
+#include <functional>
 
 #include "ll_emu.h"
 
@@ -18,6 +19,7 @@ typedef enum cudaError {
   cudaErrorInvalidDevice = 101,
   cudaErrorInvalidResourceHandle = 400,
   cudaErrorNotReady = 600,
+  cudaErrorLaunchOutOfResources = 701,
   cudaErrorLaunchFailure = 719,
   cudaErrorUnknown = 999
 } cudaError_t;
@@ -115,4 +117,7 @@ namespace ll::emu {
 // Whether [p, p + bytes) lies inside one live cudaMalloc allocation (for the library emulations'
 // checks of their pointer arguments).
 bool is_device_range(const void* p, size_t bytes);
+// Queues `work` on `stream` (nullptr: the legacy default stream) behind what is queued there; it
+// runs at a synchronization point that needs it (for the library emulations: cuBLAS, cuDNN).
+void enqueue(cudaStream_t stream, std::function<void()> work, const char* what);
 }  // namespace ll::emu

@@ -45,6 +45,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -54,7 +56,13 @@
 #define __host__
 #define __device__
 #define __forceinline__ inline
+// __launch_bounds__(N): the rewrite step (rewrite_launches.py) reads N and puts
+// ::ll::emu::check_launch_bounds(N, "K") first in the kernel's body; launches of such a kernel in the
+// same file are rewritten to launch<true>, which learns N before enqueueing (see launch).
 #define __launch_bounds__(...)
+// `__shared__ T name[...];` stays a function-static variable; the rewrite step appends
+// ::ll::emu::shared_var(&name, sizeof(name), "name"), which poisons it at its first use in each block
+// and adds it to the block's static shared-memory size (checked against 48 KB).
 #define __shared__ static
 // __restrict__ is a g++ keyword already.
 
@@ -145,15 +153,42 @@ inline LaunchConfig config(dim3 grid, dim3 block, size_t shared_bytes = 0, cudaS
   return LaunchConfig{grid, block, shared_bytes, stream};
 }
 
-// Checks the configuration (setting the last error as the runtime would) and runs `body` for every
-// thread of the grid; returns when the grid has finished.
-void run_grid(const char* kernel, const LaunchConfig& c, detail::Body body, const void* ctx);
+// Checks the configuration (setting the last error as the runtime would: an invalid shape, or more
+// threads per block than `max_threads`, the kernel's __launch_bounds__, 0 = none) and enqueues the
+// grid on c.stream; the grid runs when a synchronization point needs it (emu_runtime.cpp). `ctx`
+// (the copied arguments) lives until it has run.
+void run_grid(const char* kernel, const LaunchConfig& c, detail::Body body, std::shared_ptr<const void> ctx,
+              unsigned max_threads);
+
+namespace detail {
+// The launch-bounds probe: launch<true> calls the kernel once on the host with t_probe set; its
+// first statement, check_launch_bounds, throws the bound instead of running the body.
+inline thread_local bool t_probe = false;
+struct BoundsProbe {
+  unsigned max_threads;
+};
+[[noreturn]] void die_bounds(const char* kernel, unsigned max_threads);
+[[noreturn]] void die_probe(const char* kernel);
+}  // namespace detail
+
+// The first statement of a kernel declared __launch_bounds__(N) (inserted by the rewrite step).
+inline void check_launch_bounds(unsigned max_threads, const char* kernel) {
+  if (detail::t_probe) throw detail::BoundsProbe{max_threads};
+  // A launch from a file that does not define the kernel was not checked at the launch: abort here.
+  if (detail::t_block_dim.x * detail::t_block_dim.y * detail::t_block_dim.z > max_threads) {
+    detail::die_bounds(kernel, max_threads);
+  }
+}
+
+// `__shared__ T name` at its declaration (inserted by the rewrite step): see emu_runtime.cpp.
+void shared_var(void* p, size_t bytes, const char* name);
 
 // `K<<<c>>>(a...)` becomes launch("K", config(c), [&](auto&&... p) { K(p...); }, a...): the
 // arguments are evaluated and copied once, as the runtime copies them at the launch, and each
 // thread calls the kernel with copies of those (implicit conversions and template argument
-// deduction happen exactly as for the original call).
-template <typename F, typename... A>
+// deduction happen exactly as for the original call). kBounded: the kernel has __launch_bounds__
+// (its body starts with check_launch_bounds), so one probe call learns the bound.
+template <bool kBounded = false, typename F, typename... A>
 void launch(const char* kernel, const LaunchConfig& c, F call, A&&... a) {
   struct Ctx {
     F call;
@@ -161,12 +196,28 @@ void launch(const char* kernel, const LaunchConfig& c, F call, A&&... a) {
   };
   // nvcc rejects kernels whose parameters exceed 32764 bytes (CUDA 12.1+, Volta and later).
   static_assert(sizeof(std::tuple<std::decay_t<A>...>) <= 32764, "kernel parameters exceed 32764 bytes");
-  const Ctx ctx{call, std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)};
+  auto ctx = std::make_shared<const Ctx>(Ctx{call, std::tuple<std::decay_t<A>...>(std::forward<A>(a)...)});
+  unsigned max_threads = 0;
+  if constexpr (kBounded) {
+    detail::t_probe = true;
+    try {
+      std::apply(ctx->call, ctx->args);
+    } catch (const detail::BoundsProbe& b) {
+      max_threads = b.max_threads;
+    }
+    detail::t_probe = false;
+    if (max_threads == 0) detail::die_probe(kernel);
+  }
   run_grid(kernel, c, [](const void* p) {
     const Ctx& x = *static_cast<const Ctx*>(p);
     std::apply(x.call, x.args);
-  }, &ctx);
+  }, ctx, max_threads);
 }
+
+// The seed of the thread and block order (LL_EMU_SEED, default 1); set_seed changes it for the
+// launches that follow (tests).
+uint64_t seed();
+void set_seed(uint64_t s);
 
 }  // namespace ll::emu
 
@@ -237,8 +288,35 @@ inline void __threadfence() {}
 inline void __threadfence_block() {}
 
 // ---- intrinsics ------------------------------------------------------------------------------
-// The fast approximations (__expf, __logf, __sincosf, ...) are the precise functions here: results
-// are closer to the CPU references than on a GPU, so ulp bounds tuned for them are not exercised.
+// The fast approximations are modelled on how the GPU computes them (the special function unit's
+// ex2.approx / lg2.approx / sin.approx / rcp.approx, CUDA C++ Programming Guide, "Intrinsic
+// Functions"): the argument is scaled in float exactly as the GPU scales it (x * log2(e) for __expf,
+// x / 2 pi for __sinf), the unit's result is the correctly rounded value with its last mantissa bit
+// cleared (a deterministic error of up to 1 ulp, inside the unit's stated ~2 ulp), and the scaling
+// back is a float multiply. The resulting errors stay inside the guide's bounds: __expf 2 +
+// floor(|1.16 x|) ulp; __logf 2^-21.41 absolute in [0.5, 2], 3 ulp elsewhere; __sinf / __cosf
+// 2^-21.41 absolute in [-pi, pi]; __fdividef 2 ulp for |y| in [2^-126, 2^126] and 0 for |y| in
+// (2^126, 2^128); __powf via exp2(y log2 x). They are not the precise functions, so a test whose
+// tolerance is tighter than these bounds fails here as on the GPU.
+namespace ll::emu::detail {
+inline float sfu_round(double v) {
+  float f = static_cast<float>(v);
+  if (!std::isfinite(f) || f == 0.0f) return f;
+  return __builtin_bit_cast(float, __builtin_bit_cast(uint32_t, f) & ~1u);
+}
+inline float ex2_approx(float t) { return sfu_round(std::exp2(static_cast<double>(t))); }
+inline float lg2_approx(float x) { return sfu_round(std::log2(static_cast<double>(x))); }
+inline float rcp_approx(float x) { return sfu_round(1.0 / static_cast<double>(x)); }
+// sin.approx / cos.approx of 2 pi t, t = x / (2 pi) rounded to float.
+inline float sin_approx(float x) {
+  const float t = x * 0.159154943091895336f;
+  return sfu_round(std::sin(6.283185307179586 * static_cast<double>(t)));
+}
+inline float cos_approx(float x) {
+  const float t = x * 0.159154943091895336f;
+  return sfu_round(std::cos(6.283185307179586 * static_cast<double>(t)));
+}
+}  // namespace ll::emu::detail
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
@@ -253,24 +331,40 @@ inline long long __double_as_longlong(double x) { return __builtin_bit_cast(long
 inline unsigned __umulhi(unsigned a, unsigned b) {
   return static_cast<unsigned>((static_cast<uint64_t>(a) * b) >> 32);
 }
-// The _rn intrinsics are never contracted on a GPU; the emulated build contracts nothing.
-inline float __fmul_rn(float a, float b) { return a * b; }
-inline float __fadd_rn(float a, float b) { return a + b; }
-inline float __fsub_rn(float a, float b) { return a - b; }
+// The _rn intrinsics are never contracted on a GPU; the emulated kernels are compiled with
+// -ffp-contract=fast, so these keep their products and sums apart with an opaque barrier.
+inline float ll_emu_opaque(float v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+inline float __fmul_rn(float a, float b) { return ll_emu_opaque(a * b); }
+inline float __fadd_rn(float a, float b) { return ll_emu_opaque(a + b); }
+inline float __fsub_rn(float a, float b) { return ll_emu_opaque(a - b); }
 inline float __fdiv_rn(float a, float b) { return a / b; }
 inline float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
-inline double __dmul_rn(double a, double b) { return a * b; }
-inline double __dadd_rn(double a, double b) { return a + b; }
-inline float __fdividef(float a, float b) { return a / b; }
-inline float __expf(float x) { return std::exp(x); }
-inline float __logf(float x) { return std::log(x); }
-inline float __sinf(float x) { return std::sin(x); }
-inline float __cosf(float x) { return std::cos(x); }
-inline float __powf(float a, float b) { return std::pow(a, b); }
-inline float __tanf(float x) { return std::tan(x); }
+inline double ll_emu_opaque(double v) {
+  __asm__("" : "+x"(v));
+  return v;
+}
+inline double __dmul_rn(double a, double b) { return ll_emu_opaque(a * b); }
+inline double __dadd_rn(double a, double b) { return ll_emu_opaque(a + b); }
+inline float __fdividef(float a, float b) {
+  const float ab = std::fabs(b);
+  if (ab > 8.507059173e37f && ab <= 3.402823466e38f) return std::isinf(a) ? NAN : 0.0f;  // (2^126, 2^128)
+  return a * ::ll::emu::detail::rcp_approx(b);
+}
+inline float __expf(float x) { return ::ll::emu::detail::ex2_approx(x * 1.44269504088896341f); }
+inline float __exp10f(float x) { return ::ll::emu::detail::ex2_approx(x * 3.32192809488736235f); }
+inline float __logf(float x) { return ::ll::emu::detail::lg2_approx(x) * 0.693147180559945309f; }
+inline float __log2f(float x) { return ::ll::emu::detail::lg2_approx(x); }
+inline float __log10f(float x) { return ::ll::emu::detail::lg2_approx(x) * 0.301029995663981195f; }
+inline float __sinf(float x) { return ::ll::emu::detail::sin_approx(x); }
+inline float __cosf(float x) { return ::ll::emu::detail::cos_approx(x); }
+inline float __powf(float a, float b) { return ::ll::emu::detail::ex2_approx(b * ::ll::emu::detail::lg2_approx(a)); }
+inline float __tanf(float x) { return __fdividef(__sinf(x), __cosf(x)); }
 inline void __sincosf(float x, float* s, float* c) {
-  *s = std::sin(x);
-  *c = std::cos(x);
+  *s = __sinf(x);
+  *c = __cosf(x);
 }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
