@@ -187,8 +187,12 @@ void run_train(const TrainOptions& o) {
     const int64_t steps = loader.batches_per_epoch();
     double loss_sum = 0, recon_sum = 0, kl_sum = 0;
     int64_t seen = 0, step = 0;
-    while (auto batch = loader.next()) {
-      const models::VaeLoss l = models::train_step(*model, adam, batch->images.to(device), noise);
+    // Each step's loss is read after the next step has been queued (models::train_step_async): no
+    // host synchronization inside a step, and the GPU never idles while the host reads a loss.
+    // The sums are taken in step order, as before.
+    models::PendingVaeLoss pending;
+    auto account = [&](models::PendingVaeLoss& p) {
+      const models::VaeLoss l = p.get();
       loss_sum += l.recon_sum + model->config().beta * l.kl_sum;
       recon_sum += l.recon_sum;
       kl_sum += l.kl_sum;
@@ -209,7 +213,13 @@ void run_train(const TrainOptions& o) {
                      static_cast<long long>(steps), loss_sum / static_cast<double>(seen), ips,
                      format_duration(static_cast<double>(train.n - seen) / std::max(ips, 1e-9)).c_str());
       }
+    };
+    while (auto batch = loader.next()) {
+      models::PendingVaeLoss next = models::train_step_async(*model, adam, batch->images.to(device), noise);
+      if (pending.defined()) account(pending);
+      pending = std::move(next);
     }
+    if (pending.defined()) account(pending);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // The test noise stream restarts every epoch: test losses of different epochs compare models,
     // not draws.

@@ -168,11 +168,12 @@ void run_train_gan(const GanTrainOptions& o) {
     const int64_t steps = loader.batches_per_epoch();
     models::GanStepResult sum;
     int64_t step = 0, seen = 0;
-    while (auto batch = loader.next()) {
-      const int64_t n = batch->images.size(0);
-      const Tensor z = randn({n, c.nz}, noise, device);
-      const std::vector<int32_t> labels = c.conditional() ? batch->labels : std::vector<int32_t>{};
-      const models::GanStepResult r = models::gan_train_step(g, d, opt_g, opt_d, batch->images.to(device), labels, z);
+    // Each step's figures are read after the next step has been queued (models::gan_train_step_async):
+    // no host synchronization inside a step. The sums are taken in step order, as before.
+    models::PendingGanStep pending;
+    int64_t pending_n = 0;
+    auto account = [&](models::PendingGanStep& p, int64_t n) {
+      const models::GanStepResult r = p.get();
       if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
         throw std::runtime_error("the GAN losses became non-finite at epoch " + std::to_string(epoch + 1) + " step " +
                                  std::to_string(step + 1) + ": lower --lr (the last good checkpoint is in " + o.out + ")");
@@ -192,7 +193,17 @@ void run_train_gan(const GanTrainOptions& o) {
                      static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), static_cast<long long>(step),
                      static_cast<long long>(steps), r.loss_d, r.loss_g, r.d_real, r.d_fake, seen / std::max(s, 1e-9));
       }
+    };
+    while (auto batch = loader.next()) {
+      const int64_t n = batch->images.size(0);
+      const Tensor z = randn({n, c.nz}, noise, device);
+      const std::vector<int32_t> labels = c.conditional() ? batch->labels : std::vector<int32_t>{};
+      models::PendingGanStep next = models::gan_train_step_async(g, d, opt_g, opt_d, batch->images.to(device), labels, z);
+      if (pending.defined()) account(pending, pending_n);
+      pending = std::move(next);
+      pending_n = n;
     }
+    if (pending.defined()) account(pending, pending_n);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string epoch_str = std::to_string(epoch + 1);
     save_tensors(path_in(o.out, "optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});

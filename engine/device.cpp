@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "engine/allocator.h"
+#include "engine/device_scalars.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda_runtime.h"
@@ -92,11 +93,13 @@ void cuda_copy_host_to_device(void* dst, const void* src, size_t bytes) {
       return;
     }
   }
+  detail::note_host_wait();
   const uint64_t ticket = device_wait_begin();
   kernels::cuda::memcpy_host_to_device(dst, src, bytes);  // waits for the stream
   device_wait_end(ticket);
 }
 void cuda_copy_device_to_host(void* dst, const void* src, size_t bytes) {
+  detail::note_host_wait();  // counted for the sync-free step checks (engine/device_scalars.h)
   const uint64_t ticket = device_wait_begin();
   kernels::cuda::memcpy_device_to_host(dst, src, bytes);  // waits for the stream
   device_wait_end(ticket);
@@ -104,6 +107,7 @@ void cuda_copy_device_to_host(void* dst, const void* src, size_t bytes) {
 void cuda_copy_device_to_device(void* dst, const void* src, size_t bytes) { kernels::cuda::memcpy_device_to_device(dst, src, bytes); }
 void cuda_memset_zero(void* dst, size_t bytes) { kernels::cuda::memset_device(dst, 0, bytes); }
 void cuda_synchronize() {
+  detail::note_host_wait();
   const uint64_t ticket = device_wait_begin();
   kernels::cuda::synchronize();
   device_wait_end(ticket);

@@ -177,23 +177,52 @@ void dcgan_init(Module& m, Generator& gen) {
 }
 
 namespace {
-double mean_sigmoid(const Tensor& logits) {
+double mean_sigmoid(const float* logits, int64_t n) {
   double s = 0;
-  for (float v : logits.to_vector()) s += 1.0 / (1.0 + std::exp(-static_cast<double>(v)));
-  return s / static_cast<double>(logits.numel());
+  for (int64_t i = 0; i < n; ++i) s += 1.0 / (1.0 + std::exp(-static_cast<double>(logits[i])));
+  return s / static_cast<double>(n);
 }
-int64_t count_positive(const Tensor& logits, bool positive) {
-  int64_t n = 0;
-  for (float v : logits.to_vector()) n += (v > 0.0f) == positive;
-  return n;
+int64_t count_positive(const float* logits, int64_t n, bool positive) {
+  int64_t k = 0;
+  for (int64_t i = 0; i < n; ++i) k += (logits[i] > 0.0f) == positive;
+  return k;
 }
 }  // namespace
 
+PendingGanStep::PendingGanStep(const Tensor& loss_real, const Tensor& loss_fake, const Tensor& loss_g,
+                               const Tensor& out_real, const Tensor& out_fake, const Tensor& out)
+    : n_(out_real.numel()), readback_(std::make_shared<Readback>()) {
+  check_arg(out_fake.numel() == n_ && out.numel() == n_, "PendingGanStep", "logits of different batch sizes");
+  readback_->start({loss_real, loss_fake, loss_g, out_real, out_fake, out});
+}
+
+GanStepResult PendingGanStep::get() {
+  if (!readback_) throw std::logic_error("PendingGanStep::get on an empty result");
+  const std::vector<float>& v = readback_->values();
+  const float* out_real = v.data() + 3;
+  const float* out_fake = out_real + n_;
+  const float* out = out_fake + n_;
+  GanStepResult r;
+  r.loss_d = static_cast<double>(v[0]) + v[1];
+  r.loss_g = v[2];
+  r.d_real = mean_sigmoid(out_real, n_);
+  r.d_fake = mean_sigmoid(out_fake, n_);
+  r.d_fake_after = mean_sigmoid(out, n_);
+  r.d_accuracy = static_cast<double>(count_positive(out_real, n_, true) + count_positive(out_fake, n_, false)) /
+                 static_cast<double>(2 * n_);
+  return r;
+}
+
 GanStepResult gan_train_step(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g, optim::Optimizer& opt_d,
                              const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z) {
+  return gan_train_step_async(g, d, opt_g, opt_d, real, labels, z).get();
+}
+
+PendingGanStep gan_train_step_async(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g,
+                                    optim::Optimizer& opt_d, const Tensor& real, const std::vector<int32_t>& labels,
+                                    const Tensor& z) {
   const int64_t n = real.size(0);
   const Tensor ones = Tensor::ones({n}, real.device()), zeros = Tensor::zeros({n}, real.device());
-  GanStepResult r;
 
   // (1) D: maximize log D(x) + log(1 - D(G(z))), as two backward passes into the same gradients.
   opt_d.zero_grad();
@@ -213,14 +242,8 @@ GanStepResult gan_train_step(GanGenerator& g, GanDiscriminator& d, optim::Optimi
   loss_g.backward();
   opt_g.step();
 
-  r.loss_d = static_cast<double>(loss_real.item()) + loss_fake.item();
-  r.loss_g = loss_g.item();
-  r.d_real = mean_sigmoid(out_real);
-  r.d_fake = mean_sigmoid(out_fake);
-  r.d_fake_after = mean_sigmoid(out);
-  r.d_accuracy = static_cast<double>(count_positive(out_real, true) + count_positive(out_fake, false)) /
-                 static_cast<double>(2 * n);
-  return r;
+  // The figures are copied to the host behind the step and read by get(): no wait inside the step.
+  return PendingGanStep(loss_real, loss_fake, loss_g, out_real, out_fake, out);
 }
 
 }  // namespace ll::models

@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/device_scalars.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
 #include "engine/rng.h"
@@ -94,10 +95,31 @@ struct GanStepResult {
   double d_accuracy = 0;          // fraction of real and fake images D classifies right (logit > 0 for real)
 };
 
+// A step's figures on their way to the host (engine/device_scalars.h): the three losses and the
+// three batches of logits are copied behind the step; get() waits for the copies (on the GPU an
+// event; on the CPU nothing) and computes the GanStepResult on the host from the copied floats,
+// exactly as the synchronous step did, so the numbers are the same bit for bit.
+class PendingGanStep {
+ public:
+  PendingGanStep() = default;
+  PendingGanStep(const Tensor& loss_real, const Tensor& loss_fake, const Tensor& loss_g, const Tensor& out_real,
+                 const Tensor& out_fake, const Tensor& out);
+  bool defined() const { return readback_ != nullptr; }
+  GanStepResult get();
+
+ private:
+  int64_t n_ = 0;
+  std::shared_ptr<Readback> readback_;
+};
+
 // One step of the pytorch/examples recipe: D on real (target 1) and on G(z).detach() (target 0),
 // two backward passes accumulated, D's optimizer steps; then G through the updated D (target 1,
 // the non-saturating loss of Goodfellow et al. 2014), G's optimizer steps. `real` is in [-1, 1].
 GanStepResult gan_train_step(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g, optim::Optimizer& opt_d,
                              const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z);
+// The same step with no host synchronization inside it; gan_train_step = gan_train_step_async(...).get().
+PendingGanStep gan_train_step_async(GanGenerator& g, GanDiscriminator& d, optim::Optimizer& opt_g,
+                                    optim::Optimizer& opt_d, const Tensor& real, const std::vector<int32_t>& labels,
+                                    const Tensor& z);
 
 }  // namespace ll::models

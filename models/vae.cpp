@@ -178,24 +178,50 @@ VaeOutput Autoencoder::forward_with_noise(const Tensor& x, const Tensor& eps) {
   return out;
 }
 
-VaeLoss Autoencoder::loss(const Tensor& x, const VaeOutput& out) const {
-  VaeLoss l;
+VaeLossTensors Autoencoder::loss_tensors(const Tensor& x, const VaeOutput& out) const {
+  VaeLossTensors l;
   l.n = x.size(0);
-  const Tensor recon = config_.recon == Recon::BCE ? bce_with_logits(out.logits, x, Reduction::Sum)
-                                                   : mse_loss(sigmoid(out.logits), x, Reduction::Sum);
-  l.recon_sum = recon.item();
+  l.recon = config_.recon == Recon::BCE ? bce_with_logits(out.logits, x, Reduction::Sum)
+                                        : mse_loss(sigmoid(out.logits), x, Reduction::Sum);
   if (variational()) {
     // One fused kernel gives beta * KL and its gradients; KL itself is reported unweighted.
     const Tensor kl = kl_normal(out.mu, out.logvar, static_cast<float>(config_.beta), Reduction::Sum);
-    l.kl_sum = config_.beta != 0.0 ? kl.item() / config_.beta : 0.0;
-    l.loss = add(recon, kl);
-    if (config_.beta == 0.0) {
+    l.loss = add(l.recon, kl);
+    if (config_.beta != 0.0) {
+      l.kl = kl;
+      l.kl_divisor = config_.beta;
+    } else {
       NoGradGuard no_grad;
-      l.kl_sum = kl_normal(out.mu, out.logvar, 1.0f, Reduction::Sum).item();
+      l.kl = kl_normal(out.mu, out.logvar, 1.0f, Reduction::Sum);
+      l.kl_divisor = 1.0;
     }
   } else {
-    l.loss = recon;
+    l.loss = l.recon;
   }
+  return l;
+}
+
+VaeLoss Autoencoder::loss(const Tensor& x, const VaeOutput& out) const {
+  return PendingVaeLoss(loss_tensors(x, out)).get();
+}
+
+PendingVaeLoss::PendingVaeLoss(VaeLossTensors t)
+    : loss_(t.loss), kl_divisor_(t.kl_divisor), has_kl_(t.kl.defined()), started_(true), n_(t.n),
+      readback_(std::make_shared<Readback>()) {
+  std::vector<Tensor> figures{t.recon};
+  if (has_kl_) figures.push_back(t.kl);
+  readback_->start(figures);
+}
+
+VaeLoss PendingVaeLoss::get() {
+  if (!started_) throw std::logic_error("PendingVaeLoss::get on an empty result");
+  const std::vector<float>& v = readback_->values();
+  VaeLoss l;
+  l.loss = loss_;
+  l.n = n_;
+  // As float .item() values turned into doubles, so the figures equal the synchronous ones bit for bit.
+  l.recon_sum = v[0];
+  l.kl_sum = has_kl_ ? static_cast<double>(v[1]) / kl_divisor_ : 0.0;
   return l;
 }
 
@@ -204,13 +230,17 @@ Tensor Autoencoder::generate(const Tensor& z) {
   return sigmoid(decode(z));
 }
 
-VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
+PendingVaeLoss train_step_async(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
   opt.zero_grad();
   const VaeOutput out = model.forward(x, noise);
-  VaeLoss l = model.loss(x, out);
+  VaeLossTensors l = model.loss_tensors(x, out);
   l.loss.backward();
   opt.step();
-  return l;
+  return PendingVaeLoss(std::move(l));  // the copies queue behind the optimizer's update
+}
+
+VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
+  return train_step_async(model, opt, x, noise).get();
 }
 
 VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise) {

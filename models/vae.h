@@ -27,6 +27,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/device_scalars.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
 #include "engine/rng.h"
@@ -72,6 +73,33 @@ struct VaeLoss {
   int64_t n = 0;         // images in the batch
 };
 
+// The loss of a batch with its figures still on the device: nothing has been read on the host.
+struct VaeLossTensors {
+  Tensor loss;             // summed over the batch: what backward() uses
+  Tensor recon;            // () the reconstruction summed over the batch
+  Tensor kl;               // () beta * KL (or KL itself when beta = 0); undefined for the AE
+  double kl_divisor = 1;   // kl_sum = kl / kl_divisor (beta, or 1)
+  int64_t n = 0;
+};
+
+// A step's loss on its way to the host (engine/device_scalars.h): the copies are queued behind the
+// step, get() waits for them (on the GPU an event; on the CPU nothing) and gives the VaeLoss that
+// train_step returns, the same numbers bit for bit.
+class PendingVaeLoss {
+ public:
+  PendingVaeLoss() = default;
+  explicit PendingVaeLoss(VaeLossTensors t);
+  bool defined() const { return started_; }
+  VaeLoss get();
+
+ private:
+  Tensor loss_;
+  double kl_divisor_ = 1;
+  bool has_kl_ = false, started_ = false;
+  int64_t n_ = 0;
+  std::shared_ptr<Readback> readback_;
+};
+
 class Autoencoder : public Module {
  public:
   Autoencoder(const VaeConfig& config, Generator& init);
@@ -89,6 +117,8 @@ class Autoencoder : public Module {
   VaeOutput forward_with_noise(const Tensor& x, const Tensor& eps);
   // Reconstruction + beta * KL, summed over the batch.
   VaeLoss loss(const Tensor& x, const VaeOutput& out) const;
+  // The same without reading anything on the host (no synchronization with the GPU).
+  VaeLossTensors loss_tensors(const Tensor& x, const VaeOutput& out) const;
   // Images in [0, 1] from codes: sigmoid(decode(z)), without recording a graph.
   Tensor generate(const Tensor& z);
 
@@ -104,6 +134,9 @@ class Autoencoder : public Module {
 
 // One optimization step on a batch: zero_grad, forward, loss, backward, step. Returns the loss.
 VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise);
+// The same step without a host synchronization in it: the loss is read when get() is called (after
+// the next step has been queued, in `latentlab train vae`). train_step = train_step_async(...).get().
+PendingVaeLoss train_step_async(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise);
 
 // The loss of a batch without gradients (eval mode is the caller's choice).
 VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise);
