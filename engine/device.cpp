@@ -1,5 +1,7 @@
 #include "engine/device.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
@@ -70,11 +72,18 @@ namespace ll {
 #ifdef LATENTLAB_HAS_CUDA
 void* cuda_malloc(size_t bytes) { return kernels::cuda::malloc_device(bytes); }
 void cuda_free(void* p) noexcept {
+  if (p == nullptr) return;
+  // A pointer the allocator does not hold is a double free or a stray pointer: memory is already
+  // corrupt, so stop here, saying so, rather than swallow it in a destructor.
+  if (!kernels::cuda::is_device_block(p)) {
+    std::fprintf(stderr, "latentlab: cuda_free(%p): not a live device block (freed twice, or never allocated)\n", p);
+    std::abort();
+  }
   try {
     kernels::cuda::free_device(p);
   } catch (...) {
-    // Called from destructors: a failing cudaFree means the context is already broken, and the
-    // next checked CUDA call reports it.
+    // Called from destructors: a failing CUDA call (the event of the free) means the context is
+    // already broken, and the next checked CUDA call reports it.
   }
 }
 void cuda_copy_host_to_device(void* dst, const void* src, size_t bytes) {

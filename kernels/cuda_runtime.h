@@ -30,15 +30,28 @@ std::string device_description(int index);
 // The one stream all latentlab work runs on (created on first use, non-blocking with respect to the
 // legacy default stream).
 Stream compute_stream();
+// A further non-blocking stream, for work beside compute_stream() (and for tests of the allocator's
+// stream order). destroy_stream waits for the stream's work first.
+Stream create_stream();
+void destroy_stream(Stream stream);
 
-// ---- device memory: a caching allocator -------------------------------------------------------
+// ---- device memory: a stream-ordered caching allocator -----------------------------------------
 // A freed block goes back to a cache keyed by its (rounded) size and is handed to the next request
-// of that size. Because all work runs on compute_stream(), a block freed by the host while kernels
-// that use it are still queued can be reused at once: the next user's kernels queue behind them.
-// When cudaMalloc fails, the cache is released and the allocation tried once more.
-void* malloc_device(size_t bytes);
+// of that size. Each block belongs to the stream it was allocated for (default: compute_stream())
+// and to the streams record_stream() adds; freeing it records an event on each of them, and it is
+// reused at once on its own stream (stream order protects it), on another stream only after those
+// events: the new stream waits for them on the GPU (cudaStreamWaitEvent), the host never does. So
+// scratch memory may be freed as soon as the work using it is enqueued, on any stream, provided it
+// was allocated for (or recorded on) that stream. When cudaMalloc fails, the cache is released
+// and the allocation tried once more. LATENTLAB_CUDA_POISON_FREED=1 (or
+// set_poison_freed_device_memory) fills freed blocks with 0xFF bytes, NaN, after their last use.
+void* malloc_device(size_t bytes, Stream stream = nullptr);  // nullptr: compute_stream()
+void record_stream(void* p, Stream stream);  // `p` is also used on `stream` (until free_device)
+// Throws CudaError for a pointer that malloc_device did not hand out or that was freed already.
 void free_device(void* p);
-void release_cached_device_memory();  // cudaFree of every cached block (synchronizes)
+bool is_device_block(const void* p);  // handed out by malloc_device and not yet freed
+void set_poison_freed_device_memory(bool on);
+void release_cached_device_memory();  // cudaFree of every cached block (synchronizes the device)
 
 struct DeviceAllocatorStats {
   size_t live_bytes = 0;     // handed out and not yet freed (rounded sizes)
@@ -46,6 +59,7 @@ struct DeviceAllocatorStats {
   size_t cached_bytes = 0;   // freed, kept for reuse
   int64_t hits = 0;          // requests served from the cache
   int64_t cuda_mallocs = 0;  // requests that went to cudaMalloc
+  int64_t cross_stream_waits = 0;  // reuses on another stream that had to wait for an event
 };
 DeviceAllocatorStats device_allocator_stats();
 void reset_device_peak_bytes();

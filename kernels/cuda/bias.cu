@@ -146,13 +146,13 @@ void bias_backward(const float* gy, float* gb, int64_t N, int64_t C, int64_t inn
     return;
   }
   double* partial =
-      static_cast<double*>(malloc_device(static_cast<size_t>(C * splits) * sizeof(double)));
+      static_cast<double*>(malloc_device(static_cast<size_t>(C * splits) * sizeof(double), stream));
   bias_backward_kernel<<<blocks, kBlock, 0, stream>>>(gy, N, C, inner, splits, rows_per_split,
                                                       partial, gb);
   LL_CUDA_CHECK_LAUNCH();
   bias_backward_finish_kernel<<<grid_for(C), kBlock, 0, stream>>>(partial, C, splits, gb);
   LL_CUDA_CHECK_LAUNCH();
-  free_device(partial);  // safe: later users of the block queue behind these kernels
+  free_device(partial);  // safe: allocated for `stream`, reused only behind these kernels
 }
 
 }  // namespace ll::kernels::cuda

@@ -82,12 +82,12 @@ bool pointwise(const Conv2dShape& s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
 }
 
-// Scratch floats from the caching allocator, freed when the scope ends (safe once the work using
-// them is enqueued: all work runs on the one stream).
+// Scratch floats for the work on `stream`, freed when the scope ends (safe once that work is
+// enqueued: the stream-ordered allocator reuses the block behind it).
 class Scratch {
  public:
-  explicit Scratch(int64_t floats)
-      : p_(static_cast<float*>(malloc_device(static_cast<size_t>(floats) * sizeof(float)))) {}
+  Scratch(int64_t floats, Stream stream)
+      : p_(static_cast<float*>(malloc_device(static_cast<size_t>(floats) * sizeof(float), stream))) {}
   ~Scratch() { free_device(p_); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
@@ -111,7 +111,7 @@ void conv2d_forward_native(const Conv2dShape& s, const float* x, const float* w,
     gemm_strided_batched(false, false, K, PQ, CRS, 1.0f, w, 0, x, CHW, 0.0f, y, K * PQ, N, stream);
   } else {
     const int64_t group = images_per_chunk(N, CRS * PQ);
-    Scratch col(group * CRS * PQ);
+    Scratch col(group * CRS * PQ, stream);
     for (int64_t n0 = 0; n0 < N; n0 += group) {
       const int64_t G = std::min(group, N - n0);
       // batched layout: col_j (CRS, PQ) at col + j CRS PQ
@@ -143,7 +143,7 @@ void conv2d_backward_data_native(const Conv2dShape& s, const float* gy, const fl
     return;
   }
   const int64_t group = images_per_chunk(N, CRS * PQ);
-  Scratch col(group * CRS * PQ);
+  Scratch col(group * CRS * PQ, stream);
   for (int64_t n0 = 0; n0 < N; n0 += group) {
     const int64_t G = std::min(group, N - n0);
     if (PQ == 1) {
@@ -169,7 +169,7 @@ void conv2d_backward_weight_native(const Conv2dShape& s, const float* x, const f
   if (PQ == 1) {
     // gw (K, CRS) += gy_chunk^T (K, G) col (G, CRS); batched layout col (G, CRS)
     const int64_t group = images_per_chunk(N, CRS);
-    Scratch col(group * CRS);
+    Scratch col(group * CRS, stream);
     for (int64_t n0 = 0; n0 < N; n0 += group) {
       const int64_t G = std::min(group, N - n0);
       detail::im2col(s, x + n0 * CHW, G, col.get(), 1, CRS, stream);
@@ -180,8 +180,8 @@ void conv2d_backward_weight_native(const Conv2dShape& s, const float* x, const f
   }
   // Wide layout: the chunk's column matrices side by side, col (CRS, G PQ), and gy likewise.
   const int64_t group = images_per_chunk(N, (CRS + K) * PQ);
-  Scratch col(group * CRS * PQ);
-  Scratch gathered(group > 1 ? group * K * PQ : 0);
+  Scratch col(group * CRS * PQ, stream);
+  Scratch gathered(group > 1 ? group * K * PQ : 0, stream);
   for (int64_t n0 = 0; n0 < N; n0 += group) {
     const int64_t G = std::min(group, N - n0);
     detail::im2col(s, x + n0 * CHW, G, col.get(), G * PQ, PQ, stream);

@@ -117,12 +117,12 @@ void reduce_to_loss(Term term, int64_t n, double scale, float* loss, Stream stre
     LL_CUDA_CHECK_LAUNCH();
     return;
   }
-  double* partials = static_cast<double*>(malloc_device(sizeof(double) * blocks));
+  double* partials = static_cast<double*>(malloc_device(sizeof(double) * blocks, stream));
   sum_terms<<<blocks, kThreads, 0, stream>>>(term, n, partials, nullptr, scale);
   LL_CUDA_CHECK_LAUNCH();
   sum_partials<<<1, kThreads, 0, stream>>>(partials, blocks, scale, loss);
   LL_CUDA_CHECK_LAUNCH();
-  free_device(partials);  // safe: later users of the block queue behind these kernels
+  free_device(partials);  // safe: allocated for `stream`, reused only behind these kernels
 }
 
 // ---- per-element terms ------------------------------------------------------------------------
@@ -297,7 +297,7 @@ void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, i
     LL_CUDA_CHECK_LAUNCH();
     return;
   }
-  double* row_loss = static_cast<double*>(malloc_device(sizeof(double) * static_cast<size_t>(N)));
+  double* row_loss = static_cast<double*>(malloc_device(sizeof(double) * static_cast<size_t>(N), stream));
   softmax_ce_row_losses<<<row_blocks(N), kThreads, 0, stream>>>(logits, labels, N, C, row_loss);
   LL_CUDA_CHECK_LAUNCH();
   sum_partials<<<1, kThreads, 0, stream>>>(row_loss, N, scale, loss);

@@ -140,8 +140,8 @@ void row_sums(const float* x, float* y, int64_t rows, int64_t len, Stream stream
     LL_CUDA_CHECK_LAUNCH();
     return;
   }
-  // Scratch for the partials; freeing right after enqueuing is safe (one stream, caching allocator).
-  double* partial = static_cast<double*>(malloc_device(static_cast<size_t>(rows * chunks) * sizeof(double)));
+  // Scratch for the partials; freeing right after enqueuing is safe (allocated for `stream`: stream-ordered reuse).
+  double* partial = static_cast<double*>(malloc_device(static_cast<size_t>(rows * chunks) * sizeof(double), stream));
   row_chunk_kernel<<<grid_for(rows * chunks, 1), kBlock, 0, stream>>>(x, rows, len, chunks, vec, y, partial);
   LL_CUDA_CHECK_LAUNCH();
   row_partials_kernel<<<grid_for(rows, 1), kBlock, 0, stream>>>(partial, rows, chunks, y);
@@ -240,7 +240,7 @@ void sum_dim(const float* x, float* y, int64_t outer, int64_t mid, int64_t inner
     return;
   }
   double* partial =
-      static_cast<double*>(malloc_device(static_cast<size_t>(outer * chunks * inner) * sizeof(double)));
+      static_cast<double*>(malloc_device(static_cast<size_t>(outer * chunks * inner) * sizeof(double), stream));
   col_chunk_kernel<<<grid_for(outer * chunks * inner), kBlock, 0, stream>>>(x, outer, mid, inner, chunks,
                                                                           y, partial);
   LL_CUDA_CHECK_LAUNCH();

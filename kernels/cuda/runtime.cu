@@ -1,6 +1,8 @@
 // runtime.cu: device discovery, the compute stream, the caching device allocator, pinned memory,
 // copies and the cuBLAS handle (declared in kernels/cuda_runtime.h and kernels/cuda/common.cuh).
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -70,7 +72,32 @@ Stream compute_stream() {
   return stream;
 }
 
+Stream create_stream() {
+  cudaStream_t s = nullptr;
+  LL_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  return s;
+}
+
+void destroy_stream(Stream stream) {
+  if (stream == nullptr || stream == compute_stream()) return;
+  LL_CUDA_CHECK(cudaStreamSynchronize(stream));
+  LL_CUDA_CHECK(cudaStreamDestroy(stream));
+}
+
 // ---- caching allocator ------------------------------------------------------------------------
+// Stream-ordered reuse (the rule of PyTorch's CUDACachingAllocator and of cudaMallocAsync pools):
+// a block belongs to the stream it was allocated for, and may be used on others once
+// record_stream() has named them. free_device() records an event on each of those streams, so the
+// freed block carries "the work queued so far on every stream that used it". A later request on
+// stream S takes, by preference, a block of S whose other streams' events have completed; failing
+// that, any block of the size, after making S wait (cudaStreamWaitEvent, on the GPU, no host wait)
+// for each event of another stream that has not completed. Work on S itself needs no event: S
+// runs its own work in order. So a scratch buffer may be freed right after the kernels using it
+// are enqueued, whatever stream they run on.
+//
+// Debug mode: LATENTLAB_CUDA_POISON_FREED=1 in the environment fills every freed block with 0xFF
+// bytes (NaN as float and as double) on its stream, after the work that used it, so a read of
+// freed memory turns results into NaN instead of plausible stale values.
 namespace {
 
 // Sizes are rounded up to 512 bytes (small) or 1 MiB (large), so that nearby sizes share blocks and
@@ -81,20 +108,79 @@ size_t round_size(size_t bytes) {
   return (bytes + unit - 1) / unit * unit;
 }
 
+struct LiveBlock {
+  size_t size = 0;
+  Stream stream = nullptr;             // allocated for
+  std::vector<Stream> other_streams;   // also used on (record_stream)
+};
+
+struct StreamEvent {
+  Stream stream;
+  cudaEvent_t event;  // recorded on `stream` when the block was freed
+};
+
+struct FreeBlock {
+  void* p = nullptr;
+  Stream stream = nullptr;
+  std::vector<StreamEvent> events;
+};
+
+bool poison_freed_from_env() {
+  const char* v = std::getenv("LATENTLAB_CUDA_POISON_FREED");
+  return v != nullptr && v[0] != '\0' && std::string(v) != "0";
+}
+
 struct DeviceCache {
   std::mutex mutex;
-  std::multimap<size_t, void*> free_blocks;        // rounded size -> block
-  std::unordered_map<void*, size_t> live_blocks;   // block -> rounded size
+  std::multimap<size_t, FreeBlock> free_blocks;     // rounded size -> block
+  std::unordered_map<void*, LiveBlock> live_blocks;  // block -> its size and streams
+  std::vector<cudaEvent_t> spare_events;             // recycled, timing disabled
   DeviceAllocatorStats stats;
+  bool poison = poison_freed_from_env();
+
+  cudaEvent_t new_event() {
+    if (!spare_events.empty()) {
+      cudaEvent_t e = spare_events.back();
+      spare_events.pop_back();
+      return e;
+    }
+    cudaEvent_t e = nullptr;
+    LL_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    return e;
+  }
+
+  // Ready for `stream`: every event of another stream has completed.
+  static bool ready_for(const FreeBlock& b, Stream stream) {
+    for (const StreamEvent& e : b.events) {
+      if (e.stream != stream && cudaEventQuery(e.event) != cudaSuccess) return false;
+    }
+    return true;
+  }
+
+  // Hands `b` to `stream`: makes the stream wait for the other streams' pending work on it.
+  void take(FreeBlock& b, Stream stream) {
+    for (const StreamEvent& e : b.events) {
+      if (e.stream != stream && cudaEventQuery(e.event) != cudaSuccess) {
+        LL_CUDA_CHECK(cudaStreamWaitEvent(stream, e.event, 0));
+        ++stats.cross_stream_waits;
+      }
+      spare_events.push_back(e.event);
+    }
+    b.events.clear();
+  }
 
   void release_locked() {
     if (free_blocks.empty()) return;
-    LL_CUDA_CHECK(cudaStreamSynchronize(compute_stream()));
-    for (auto& [size, p] : free_blocks) {
-      LL_CUDA_CHECK(cudaFree(p));
+    // Blocks may carry events of any stream: wait for the whole device.
+    LL_CUDA_CHECK(cudaDeviceSynchronize());
+    for (auto& [size, b] : free_blocks) {
+      for (const StreamEvent& e : b.events) LL_CUDA_CHECK(cudaEventDestroy(e.event));
+      LL_CUDA_CHECK(cudaFree(b.p));
       stats.cached_bytes -= size;
     }
     free_blocks.clear();
+    for (cudaEvent_t e : spare_events) LL_CUDA_CHECK(cudaEventDestroy(e));
+    spare_events.clear();
   }
 };
 
@@ -105,15 +191,28 @@ DeviceCache& cache() {
 
 }  // namespace
 
-void* malloc_device(size_t bytes) {
+void* malloc_device(size_t bytes, Stream stream) {
   if (bytes == 0) return nullptr;
+  if (stream == nullptr) stream = compute_stream();
   const size_t size = round_size(bytes);
   DeviceCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   void* p = nullptr;
-  if (auto it = c.free_blocks.find(size); it != c.free_blocks.end()) {
-    p = it->second;
-    c.free_blocks.erase(it);
+  auto [first, last] = c.free_blocks.equal_range(size);
+  auto pick = last;
+  for (auto it = first; it != last; ++it) {  // a block of this stream, ready
+    if (it->second.stream == stream && DeviceCache::ready_for(it->second, stream)) { pick = it; break; }
+  }
+  if (pick == last) {
+    for (auto it = first; it != last; ++it) {  // any ready block
+      if (DeviceCache::ready_for(it->second, stream)) { pick = it; break; }
+    }
+  }
+  if (pick == last && first != last) pick = first;  // still in use elsewhere: the stream waits for it
+  if (pick != last) {
+    c.take(pick->second, stream);
+    p = pick->second.p;
+    c.free_blocks.erase(pick);
     c.stats.cached_bytes -= size;
     ++c.stats.hits;
   } else {
@@ -133,10 +232,29 @@ void* malloc_device(size_t bytes) {
     }
     ++c.stats.cuda_mallocs;
   }
-  c.live_blocks.emplace(p, size);
+  c.live_blocks.emplace(p, LiveBlock{size, stream, {}});
   c.stats.live_bytes += size;
   c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.live_bytes);
   return p;
+}
+
+void record_stream(void* p, Stream stream) {
+  if (!p) return;
+  if (stream == nullptr) stream = compute_stream();
+  DeviceCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  auto it = c.live_blocks.find(p);
+  if (it == c.live_blocks.end()) fail("record_stream", "pointer was not allocated by malloc_device", __FILE__, __LINE__);
+  LiveBlock& b = it->second;
+  if (stream != b.stream && std::find(b.other_streams.begin(), b.other_streams.end(), stream) == b.other_streams.end()) {
+    b.other_streams.push_back(stream);
+  }
+}
+
+bool is_device_block(const void* p) {
+  DeviceCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  return c.live_blocks.count(const_cast<void*>(p)) > 0;
 }
 
 void free_device(void* p) {
@@ -144,12 +262,34 @@ void free_device(void* p) {
   DeviceCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   auto it = c.live_blocks.find(p);
-  if (it == c.live_blocks.end()) fail("free_device", "pointer was not allocated by malloc_device", __FILE__, __LINE__);
-  const size_t size = it->second;
+  if (it == c.live_blocks.end()) {
+    fail("free_device", "pointer was not allocated by malloc_device, or was freed already", __FILE__, __LINE__);
+  }
+  const LiveBlock b = std::move(it->second);
   c.live_blocks.erase(it);
-  c.stats.live_bytes -= size;
-  c.stats.cached_bytes += size;
-  c.free_blocks.emplace(size, p);
+  FreeBlock f{p, b.stream, {}};
+  for (Stream other : b.other_streams) {
+    f.events.push_back({other, c.new_event()});
+    LL_CUDA_CHECK(cudaEventRecord(f.events.back().event, other));
+  }
+  if (c.poison) {
+    // After the other streams' work on the block too, then on the block's own stream.
+    for (const StreamEvent& e : f.events) LL_CUDA_CHECK(cudaStreamWaitEvent(b.stream, e.event, 0));
+    LL_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, b.size, b.stream));
+    for (const StreamEvent& e : f.events) c.spare_events.push_back(e.event);
+    f.events.clear();
+  }
+  f.events.push_back({b.stream, c.new_event()});
+  LL_CUDA_CHECK(cudaEventRecord(f.events.back().event, b.stream));
+  c.stats.live_bytes -= b.size;
+  c.stats.cached_bytes += b.size;
+  c.free_blocks.emplace(b.size, std::move(f));
+}
+
+void set_poison_freed_device_memory(bool on) {
+  DeviceCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  c.poison = on;
 }
 
 void release_cached_device_memory() {

@@ -233,7 +233,7 @@ void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weig
   const bool vec = aligned16(mu) && aligned16(logvar) && (gmu == nullptr || aligned16(gmu)) &&
                    (glogvar == nullptr || aligned16(glogvar));
   double* partial = nullptr;
-  if (chunks > 1) partial = static_cast<double*>(malloc_device(static_cast<size_t>(chunks) * sizeof(double)));
+  if (chunks > 1) partial = static_cast<double*>(malloc_device(static_cast<size_t>(chunks) * sizeof(double), stream));
   const unsigned grid = grid_for(chunks > 0 ? chunks : 1, 1);
   if (vec) {
     kl_chunk_kernel<true><<<grid, kBlock, 0, stream>>>(mu, logvar, n, weight, loss, gmu, glogvar, chunks, partial);
@@ -244,7 +244,7 @@ void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weig
   if (chunks > 1) {
     kl_partials_kernel<<<1, kBlock, 0, stream>>>(partial, chunks, weight, loss);
     LL_CUDA_CHECK_LAUNCH();
-    free_device(partial);  // safe right after enqueuing: one stream, caching allocator
+    free_device(partial);  // safe right after enqueuing: allocated for `stream` (stream-ordered reuse)
   }
 }
 

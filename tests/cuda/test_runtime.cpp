@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -88,6 +89,66 @@ TEST(CudaRuntime, CopiesRoundTripAndPinnedCopiesAreAsynchronous) {
   c::synchronize();
   c::free_pinned(pinned);
   EXPECT_EQ(f.download(), v);
+}
+
+// Stream order: a freed block goes first to a request on its own stream; a block freed on one
+// stream and taken on another is the same memory (the new stream waits for the old one's event);
+// freeing twice is refused.
+TEST(CudaRuntime, FreedBlocksGoBackToTheirOwnStreamFirst) {
+  LL_REQUIRE_GPU();
+  namespace c = kernels::cuda;
+  c::release_cached_device_memory();
+  const c::Stream other = c::create_stream();
+  void* on_compute = c::malloc_device(4096);
+  void* on_other = c::malloc_device(4096, other);
+  c::free_device(on_compute);
+  c::free_device(on_other);
+  // Both blocks are cached with the same size; each stream gets its own back.
+  void* again_other = c::malloc_device(4096, other);
+  void* again_compute = c::malloc_device(4096);
+  EXPECT_EQ(again_other, on_other);
+  EXPECT_EQ(again_compute, on_compute);
+  c::free_device(again_compute);
+  // The only cached block of the size now is the compute stream's; the other stream takes it.
+  void* taken = c::malloc_device(4096, other);
+  EXPECT_EQ(taken, on_compute);
+  c::record_stream(taken, c::compute_stream());
+  c::free_device(taken);
+  c::free_device(again_other);
+  EXPECT_THROW(c::free_device(again_other), std::runtime_error);  // a double free
+  EXPECT_FALSE(c::is_device_block(again_other));
+  c::destroy_stream(other);
+  c::release_cached_device_memory();
+  EXPECT_EQ(c::device_allocator_stats().cached_bytes, 0u);
+}
+
+// The debug mode fills a freed block with 0xFF bytes (NaN) behind the work that used it, so a
+// stale pointer reads NaN.
+TEST(CudaRuntime, PoisonModeFillsFreedBlocksWithNaN) {
+  LL_REQUIRE_GPU();
+  namespace c = kernels::cuda;
+  c::release_cached_device_memory();
+  c::set_poison_freed_device_memory(true);
+  const std::vector<float> v = testing::random_vector(1000, 3);
+  float* p = static_cast<float*>(c::malloc_device(v.size() * sizeof(float)));
+  c::memcpy_host_to_device(p, v.data(), v.size() * sizeof(float));
+  c::free_device(p);
+  float* q = static_cast<float*>(c::malloc_device(v.size() * sizeof(float)));
+  c::set_poison_freed_device_memory(false);
+  ASSERT_EQ(q, p);
+  std::vector<float> back(v.size(), 0.0f);
+  c::memcpy_device_to_host(back.data(), q, back.size() * sizeof(float));
+  for (float x : back) ASSERT_TRUE(std::isnan(x));
+  c::free_device(q);
+  // Off again: a freed block keeps its values.
+  float* r = static_cast<float*>(c::malloc_device(v.size() * sizeof(float)));
+  c::memcpy_host_to_device(r, v.data(), v.size() * sizeof(float));
+  c::free_device(r);
+  float* t = static_cast<float*>(c::malloc_device(v.size() * sizeof(float)));
+  ASSERT_EQ(t, r);
+  c::memcpy_device_to_host(back.data(), t, back.size() * sizeof(float));
+  EXPECT_EQ(back, v);
+  c::free_device(t);
 }
 
 }  // namespace
