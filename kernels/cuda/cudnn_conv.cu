@@ -87,12 +87,26 @@ const char* op_name(Op op) {
 // One convolution pass, its descriptors and its algorithm. x is the conv's input (N, C, H, W), y
 // its output (N, K, P, Q), w (K, C, R, S). bias_x / bias_y describe (1, C, 1, 1) / (1, K, 1, 1)
 // for cudnnAddTensor onto x (a transposed conv's forward) or y (a conv's forward).
+// The plan owns its descriptors: a plan whose build throws (no algorithm meets our rules, a
+// descriptor cuDNN rejects) destroys the ones it created.
 struct Plan {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr, bias_x = nullptr, bias_y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
   int algo = 0;  // a cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t
   size_t workspace = 0;
+
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {  // the status is ignored: nothing to do about a failed destroy in a destructor
+    if (x) cudnnDestroyTensorDescriptor(x);
+    if (y) cudnnDestroyTensorDescriptor(y);
+    if (bias_x) cudnnDestroyTensorDescriptor(bias_x);
+    if (bias_y) cudnnDestroyTensorDescriptor(bias_y);
+    if (w) cudnnDestroyFilterDescriptor(w);
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+  }
 };
 
 using Key = std::tuple<int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -239,7 +253,7 @@ const Plan& plan_for(cudnnHandle_t handle, Op op, const Conv2dShape& s) {
 // the caching allocator's next user queues behind).
 class Workspace {
  public:
-  explicit Workspace(size_t bytes) : bytes_(bytes), p_(malloc_device(bytes)) {}
+  Workspace(size_t bytes, Stream stream) : bytes_(bytes), p_(malloc_device(bytes, stream)) {}
   ~Workspace() { free_device(p_); }
   Workspace(const Workspace&) = delete;
   Workspace& operator=(const Workspace&) = delete;
@@ -258,7 +272,7 @@ void forward(const Conv2dShape& s, const float* x, const float* w, const float* 
              Stream stream) {
   cudnnHandle_t h = handle_on(stream);
   const Plan& p = plan_for(h, Op::Forward, s);
-  Workspace ws(p.workspace);
+  Workspace ws(p.workspace, stream);
   LL_CUDNN_CHECK(cudnnConvolutionForward(h, &kOne, p.x, x, p.w, w, p.conv,
                                          static_cast<cudnnConvolutionFwdAlgo_t>(p.algo), ws.get(),
                                          ws.bytes(), &kZero, p.y, y));
@@ -271,7 +285,7 @@ void backward_data(const Conv2dShape& s, const float* gy, const float* w, const 
                    float* gx, Stream stream) {
   cudnnHandle_t h = handle_on(stream);
   const Plan& p = plan_for(h, Op::BackwardData, s);
-  Workspace ws(p.workspace);
+  Workspace ws(p.workspace, stream);
   LL_CUDNN_CHECK(cudnnConvolutionBackwardData(h, &kOne, p.w, w, p.y, gy, p.conv,
                                               static_cast<cudnnConvolutionBwdDataAlgo_t>(p.algo),
                                               ws.get(), ws.bytes(), &kZero, p.x, gx));
@@ -283,7 +297,7 @@ void backward_filter(const Conv2dShape& s, const float* x, const float* gy, floa
                      Stream stream) {
   cudnnHandle_t h = handle_on(stream);
   const Plan& p = plan_for(h, Op::BackwardFilter, s);
-  Workspace ws(p.workspace);
+  Workspace ws(p.workspace, stream);
   LL_CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &kOne, p.x, x, p.y, gy, p.conv,
                                                 static_cast<cudnnConvolutionBwdFilterAlgo_t>(p.algo),
                                                 ws.get(), ws.bytes(), &kZero, p.w, gw));
