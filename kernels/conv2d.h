@@ -5,8 +5,10 @@
 //   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1  (floor division)
 // Requires H + 2 pad_h >= R and W + 2 pad_w >= S (P() alone cannot tell: C++ rounds -1 / 2 to 0);
 // the CPU kernels throw std::invalid_argument otherwise.
-// CPU: im2col + one GEMM per group of images. CUDA (kernels/cuda/conv2d.cu): im2col + cuBLAS
-// strided-batched GEMM, the column buffer bounded by chunking the batch; cuDNN (cudnn_conv.cu) as the
+// CPU: im2col + one GEMM per group of images. CUDA (kernels/cuda/conv2d.cu): im2col + cuBLAS GEMMs,
+// the column buffer bounded by chunking the batch (strided-batched GEMMs per image, or, for output
+// maps of at most 64 pixels, one GEMM over the chunk's images; a kernel that covers the whole
+// unpadded input is one GEMM over the batch without a column matrix); cuDNN (cudnn_conv.cu) as the
 // run-time alternative and baseline (set_conv_backend, `--conv-backend native|cudnn`).
 #pragma once
 #include "kernels/cuda_runtime.h"

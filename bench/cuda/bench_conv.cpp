@@ -1,12 +1,15 @@
-// bench_conv.cpp: every conv layer of DCGAN-64 (batch 128) and of the conv VAE (batch 128): forward,
-// backward data and backward weight, the native backend (im2col + cuBLAS) beside cuDNN on the same
-// inputs (same seeds), FP32 (allow_tf32 off) unless the name says tf32.
+// bench_conv.cpp: every conv layer of DCGAN-64 (batch 128) and of the conv VAE (batch 128), and
+// layers with small output maps: forward, backward data and backward weight, the native backend
+// (im2col + cuBLAS) beside cuDNN on the same inputs (same seeds), FP32 (allow_tf32 off) unless the
+// name says tf32.
 //
 //   ./build/bench/bench_cuda_conv --benchmark_filter='dcgan64_D2/'
 //
-// Names: conv/<layer>/<op>/<backend>. FLOPs = 2 * multiply-adds: 2 N K P Q C R S for a conv with
-// output (N, K, P, Q); for a transposed conv the count of its adjoint conv, 2 N C H W K R S with
-// input (N, C, H, W) (every input pixel meets every kernel tap once), the same for all three ops.
+// Names: conv/<layer>/<op>/<backend>, and conv_fold/<shape>/<per_image|folded> for the two GEMM
+// shapes of a pass over small output maps (BM_FoldGemm). FLOPs = 2 * multiply-adds:
+// 2 N K P Q C R S for a conv with output (N, K, P, Q); for a transposed conv the count of its
+// adjoint conv, 2 N C H W K R S with input (N, C, H, W) (every input pixel meets every kernel tap
+// once), the same for all three ops.
 // Counters: TFLOP/s (GPU time from CUDA events, manual time).
 #include <benchmark/benchmark.h>
 
@@ -18,6 +21,7 @@
 #include "bench/cuda/cuda_bench.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"
+#include "kernels/gemm.h"
 
 namespace {
 
@@ -50,6 +54,16 @@ const std::vector<Layer>& layers() {
       {"vae_enc2", false, 128, 32, 14, 64, 4, 2, 1},     // -> (64, 7, 7)
       {"vae_dec1", true, 128, 64, 7, 32, 4, 2, 1},       // (64, 7, 7) -> (32, 14, 14)
       {"vae_dec2", true, 128, 32, 14, 1, 4, 2, 1},       // -> (1, 28, 28)
+      // Small output maps (conv2d.cu folds the batch into the GEMMs for P Q <= 64; P Q = 1 with
+      // the kernel covering the image is one GEMM over the batch): larger batches of the DCGAN-64
+      // layers at the ends, a 2x2 output, and 3x3 and 1x1 convs on 4x4 maps.
+      {"dcgan64_D4_batch512", false, 512, 256, 8, 512, 4, 2, 1},  // -> (512, 4, 4): P Q = 16
+      {"dcgan64_D5_batch512", false, 512, 512, 4, 1, 4, 1, 0},    // -> (1, 1, 1)
+      {"dcgan64_G1_batch512", true, 512, 100, 1, 512, 4, 1, 0},   // 1x1 input
+      {"dcgan64_G2_batch512", true, 512, 512, 4, 256, 4, 2, 1},   // 4x4 input: P Q = 16
+      {"small_2x2_out", false, 128, 256, 4, 256, 4, 2, 1},        // -> (256, 2, 2): P Q = 4
+      {"small_3x3_on_4x4", false, 128, 512, 4, 512, 3, 1, 1},     // -> (512, 4, 4)
+      {"small_1x1_on_4x4", false, 128, 512, 4, 512, 1, 1, 0},     // pointwise on 4x4 maps
   };
   return v;
 }
@@ -141,6 +155,36 @@ void BM_Conv(benchmark::State& state, const Layer& l, Op op, kc::ConvBackend bac
   state.counters["GFLOP"] = flops(l) * 1e-9;
 }
 
+// The two GEMM shapes of a forward pass over a batch of small maps, without the im2col around
+// them (the operands are random): per image y_n (M, PQ) = w (M, Kd) col_n (Kd, PQ) as one
+// strided-batched call ("per_image", what conv2d.cu did for every P Q > 1), and the folded
+// y (M, N PQ) = w (M, Kd) col (Kd, N PQ), one GEMM ("folded", what it does for P Q <= 64). The
+// backward data pass has the same shapes with M = C R S and Kd = K. For choosing kFoldMaxPQ.
+void BM_FoldGemm(benchmark::State& state, int64_t M, int64_t Kd, int64_t PQ, int64_t N,
+                 bool folded) {
+  if (!ll::bench::require_gpu(state)) return;
+  DeviceArray w(M * Kd, 1, -0.1f, 0.1f), col(Kd * N * PQ, 2), y(M * N * PQ, 3);
+  const bool saved_tf32 = kc::allow_tf32();
+  kc::set_allow_tf32(false);
+  const kc::Stream st = kc::compute_stream();
+  try {
+    ll::bench::time_gpu(state, [&] {
+      if (folded) {
+        kc::gemm(false, false, M, N * PQ, Kd, 1.0f, w.p, col.p, 0.0f, y.p, st);
+      } else {
+        kc::gemm_strided_batched(false, false, M, PQ, Kd, 1.0f, w.p, 0, col.p, Kd * PQ, 0.0f, y.p,
+                                 M * PQ, N, st);
+      }
+    });
+  } catch (const std::exception& e) {
+    kc::set_allow_tf32(saved_tf32);
+    state.SkipWithError(e.what());
+    return;
+  }
+  kc::set_allow_tf32(saved_tf32);
+  ll::bench::report_flops(state, 2.0 * static_cast<double>(M) * Kd * PQ * N);
+}
+
 // Registered at static initialization, before benchmark_main's main runs.
 const bool registered = [] {
   for (const Layer& l : layers()) {
@@ -165,6 +209,25 @@ const bool registered = [] {
             ->UseManualTime()
             ->Unit(benchmark::kMicrosecond);
       }
+    }
+  }
+  // Per-image against folded GEMMs at batch 128: (M, Kd, PQ) of DCGAN-64 D4 (512, 4096, 16), D3
+  // (256, 2048, 64), D2 (128, 1024, 256), G2's backward data (4096, 512, 16) and a 2x2 output.
+  struct FoldShape {
+    const char* name;
+    int64_t M, Kd, PQ;
+  };
+  const FoldShape fold_shapes[] = {{"d4_pq16", 512, 4096, 16},   {"d3_pq64", 256, 2048, 64},
+                                   {"d2_pq256", 128, 1024, 256}, {"g2_data_pq16", 4096, 512, 16},
+                                   {"out2x2_pq4", 256, 4096, 4}};
+  for (const FoldShape& f : fold_shapes) {
+    for (const bool folded : {false, true}) {
+      const std::string name =
+          std::string("conv_fold/") + f.name + "/" + (folded ? "folded" : "per_image");
+      benchmark::RegisterBenchmark(name.c_str(), BM_FoldGemm, f.M, f.Kd, f.PQ, int64_t{128},
+                                   folded)
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
     }
   }
   return true;

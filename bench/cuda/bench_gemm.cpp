@@ -5,7 +5,7 @@
 //   backward data    gx (B, in)  = gy (B, out) W       gemm(false, false, B, in, out)
 //   backward weight  gW (out, in) = gy^T x             gemm(true,  false, out, in, B)
 // plus a 4096^3 product for the device's FP32 and TF32 rates, and the bias kernels
-// (kernels/cuda/bias.cu) at Linear and conv shapes.
+// (kernels/cuda/bias.cu) at Linear shapes (inner == 1, 128 to a million rows) and conv shapes.
 //
 //   ./build/bench/bench_cuda_gemm --benchmark_filter='mlp_vae_h400'
 //
@@ -84,7 +84,14 @@ const bool registered = [] {
     const char* name;
     int64_t N, C, inner;
   };
+  // Linear shapes (inner == 1: bias.cu's coalesced column sums, one row chunk for batch 128, then
+  // several, then the most there are) and conv shapes.
   const BiasShape shapes[] = {{"linear_128x784", 128, 784, 1},
+                              {"linear_128x8192", 128, 8192, 1},     // GAN-128 G's first Linear
+                              {"linear_4096x1000", 4096, 1000, 1},   // 32 row chunks
+                              {"linear_65536x10", 65536, 10, 1},     // few channels, many rows
+                              {"linear_1048576x1", 1048576, 1, 1},   // one column, 1024 chunks
+                              {"conv_128x512x1x1", 128, 512, 1},     // a 1x1 conv output
                               {"conv_128x64x32x32", 128, 64, 32 * 32},
                               {"conv_128x512x4x4", 128, 512, 16}};
   for (const BiasShape& s : shapes) {

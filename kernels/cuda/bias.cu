@@ -8,18 +8,30 @@
 // multiple of 4 and y is 16-byte aligned (then the 4 values of a float4 share one channel).
 // Memory-bound: the goal is the DRAM bandwidth.
 //
-// bias_backward: deterministic, no atomics. Each channel's N*inner values are cut into `splits`
-// ranges of whole rows (n); one block of kBlock threads sums one (channel, range) pair: every
-// thread adds its fixed subset of the range in a fixed order in double, then the block adds the
-// kBlock partial sums in a fixed shared-memory tree. With one range the block writes gb[c]; with
-// several, the ranges' sums go to a scratch array and a second kernel adds them per channel in
-// range order. The split depends only on the shape, so the result is bit-reproducible. Accumulating
-// in double, it matches the CPU reference (also float64 sums, another order) to the float
-// rounding of the result in practice.
-// Thread mapping inside a range: if inner >= kBlock, the block walks the rows one after another,
-// thread t adding elements t, t + kBlock, ... of each row (coalesced); otherwise kBlock / inner
-// rows are walked at once, thread t taking element t % inner of row offset t / inner (so short
-// rows, e.g. 4x4 feature maps or Linear's inner = 1, still keep most threads busy).
+// bias_backward: deterministic, no atomics, accumulated in double; two layouts, both memory-bound.
+// - inner == 1 (Linear: gy is an (N, C) row-major matrix, the gradient its column sums): the
+//   "columns" layout, as batchnorm.cu's. A block is bx x by threads, bx = min(32, C rounded up to a
+//   power of 2) consecutive channels times by = kBlock / bx row lanes; the rows are cut into K
+//   chunks of `rows` rows (by * kRowsPerThread, more when K would pass kMaxRowChunks), and block
+//   (g, k) of the grid (ceil(C / bx), K) sums channels g bx .. g bx + bx - 1 over chunk k: thread
+//   (tx, ty) adds rows n0 + ty, n0 + ty + by, ... of its channel in row order, so a warp reads
+//   consecutive floats of a row (coalesced; with C < 32, 32 / bx neighbouring rows at once), then
+//   the by lanes of a channel are added by a fixed halving tree in shared memory. With K == 1 the
+//   block writes gb; otherwise the chunk sums go to a (K, C) matrix of doubles (8 K C bytes, at
+//   most 2 / rows of gy's 4 N C: 1/64 or less), which the same kernel reduces once more (one chunk
+//   of K rows, the same tree) into gb. Partial sums stay double until gb is written.
+// - inner > 1 (convolutions): each channel's N*inner values are cut into `splits` ranges of whole
+//   rows (n); one block of kBlock threads sums one (channel, range) pair: every thread adds its
+//   fixed subset of the range in a fixed order in double, then the block adds the kBlock partial
+//   sums in a fixed shared-memory tree. With one range the block writes gb[c]; with several, the
+//   ranges' sums go to a scratch array and a second kernel adds them per channel in range order.
+//   Thread mapping inside a range: if inner >= kBlock, the block walks the rows one after another,
+//   thread t adding elements t, t + kBlock, ... of each row (coalesced); otherwise kBlock / inner
+//   rows are walked at once, thread t taking element t % inner of row offset t / inner (runs of
+//   inner consecutive floats: whole 32-byte sectors once inner >= 8, e.g. 4x4 feature maps).
+// Every split depends only on the shape, so the result is bit-reproducible. Accumulating in
+// double, it matches the CPU reference (also float64 sums, another order) to the float rounding of
+// the result in practice.
 #include <algorithm>
 
 #include "kernels/bias.h"
@@ -106,10 +118,84 @@ __global__ void bias_backward_finish_kernel(const double* __restrict__ partial, 
   }
 }
 
+// Column sums of the row-major (rows, cols) matrix m over row chunks of `rows_per_chunk` rows:
+// block (g, k) of a grid (ceil(cols / bx), K) with bx x by threads (both powers of 2, bx by ==
+// kBlock) sums columns g bx + tx over rows [k rows_per_chunk, (k + 1) rows_per_chunk), thread
+// (tx, ty) taking rows n0 + ty, n0 + ty + by, ... in order, then a fixed halving tree over ty.
+// Writes partial[k * cols + q] (a (K, cols) matrix) when partial != nullptr, else out[q] (K == 1).
+template <typename T>
+__global__ void column_sums_kernel(const T* __restrict__ m, int64_t rows, int64_t cols,
+                                   int64_t rows_per_chunk, double* __restrict__ partial,
+                                   float* __restrict__ out) {
+  __shared__ double sum[kBlock];
+  const int bx = blockDim.x, by = blockDim.y;
+  const int tx = threadIdx.x, ty = threadIdx.y, t = ty * bx + tx;
+  const int64_t k = blockIdx.y;
+  const int64_t n0 = k * rows_per_chunk;
+  const int64_t n1 = n0 + rows_per_chunk < rows ? n0 + rows_per_chunk : rows;
+  const int64_t groups = (cols + bx - 1) / bx;
+  for (int64_t g = blockIdx.x; g < groups; g += gridDim.x) {  // uniform over the block
+    const int64_t q = g * bx + tx;
+    double acc = 0.0;
+    if (q < cols) {
+      for (int64_t n = n0 + ty; n < n1; n += by) acc += static_cast<double>(m[n * cols + q]);
+    }
+    sum[t] = acc;
+    __syncthreads();
+    for (int half = by / 2; half > 0; half /= 2) {
+      if (ty < half) sum[t] += sum[t + half * bx];
+      __syncthreads();
+    }
+    if (ty == 0 && q < cols) {
+      if (partial != nullptr) {
+        partial[k * cols + q] = sum[t];
+      } else {
+        out[q] = static_cast<float>(sum[t]);
+      }
+    }
+    __syncthreads();  // sum[] is reused by the next column group
+  }
+}
+
 // Values per block (one channel's range) above which a channel is split over several blocks.
 constexpr int64_t kValuesPerBlock = 16384;
 // At most this many ranges per channel.
 constexpr int64_t kMaxSplits = 64;
+// inner == 1: rows per thread of a chunk (a chunk is by * kRowsPerThread rows), and at most this
+// many chunks (then longer ones); blocks of the column grid, at most (grid-stride beyond).
+constexpr int64_t kRowsPerThread = 16;
+constexpr int64_t kMaxRowChunks = 1024;
+constexpr int64_t kMaxColumnBlocks = int64_t{1} << 16;
+
+// gb[c] = sum over n of gy[n, c] for the row-major (N, C) gy: column_sums_kernel, then (with
+// several row chunks) the same kernel over the (K, C) partial sums.
+void column_bias_backward(const float* gy, float* gb, int64_t N, int64_t C, Stream stream) {
+  int bx = 1;
+  while (bx < 32 && bx < C) bx *= 2;
+  const int by = kBlock / bx;
+  int64_t rows = by * kRowsPerThread;
+  int64_t chunks = (N + rows - 1) / rows;
+  if (chunks > kMaxRowChunks) {
+    rows = (N + kMaxRowChunks - 1) / kMaxRowChunks;
+    chunks = (N + rows - 1) / rows;  // <= kMaxRowChunks, no empty chunk
+  }
+  const dim3 block(static_cast<unsigned>(bx), static_cast<unsigned>(by));
+  const unsigned gx = static_cast<unsigned>(std::min((C + bx - 1) / bx, kMaxColumnBlocks));
+  if (chunks == 1) {
+    column_sums_kernel<float><<<dim3(gx, 1), block, 0, stream>>>(gy, N, C, N, nullptr, gb);
+    LL_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  double* partial =
+      static_cast<double*>(malloc_device(static_cast<size_t>(chunks * C) * sizeof(double), stream));
+  column_sums_kernel<float><<<dim3(gx, static_cast<unsigned>(chunks)), block, 0, stream>>>(
+      gy, N, C, rows, partial, nullptr);
+  LL_CUDA_CHECK_LAUNCH();
+  column_sums_kernel<double><<<dim3(gx, 1), block, 0, stream>>>(partial, chunks, C, chunks,
+                                                                 nullptr, gb);
+  LL_CUDA_CHECK_LAUNCH();
+  free_device(partial);  // safe: allocated for `stream`, reused only behind these kernels
+}
 
 }  // namespace
 
@@ -130,6 +216,10 @@ void bias_backward(const float* gy, float* gb, int64_t N, int64_t C, int64_t inn
   if (C == 0) return;
   if (N == 0 || inner == 0) {
     LL_CUDA_CHECK(cudaMemsetAsync(gb, 0, static_cast<size_t>(C) * sizeof(float), stream));
+    return;
+  }
+  if (inner == 1) {  // Linear: coalesced column sums
+    column_bias_backward(gy, gb, N, C, stream);
     return;
   }
   // Ranges of whole rows, chosen from the shape alone.

@@ -12,6 +12,15 @@
 // every kernel tap once), plus N K P Q for the bias; bytes and design: those of conv2d.cu for the
 // adjoint conv (the column matrix, 4 N K R S H W bytes, written and read once). The bias is a
 // separate pass (bias_add) over y. Deterministic as conv2d.cu is.
+// Folding the batch into the GEMMs (conv2d.cu's header) follows from the mapping: the adjoint
+// conv's output map is this conv's *input* map (c.P() c.Q() = H W), so
+//   forward and backward data   folded (one GEMM per chunk of images, N = G H W) when H W <= 64,
+//                               e.g. a generator's 4x4 and 8x8 inputs; one GEMM over the whole
+//                               batch with no column matrix when the input is 1x1 with no
+//                               padding and no output_padding, any stride (a generator's first
+//                               layer: y (N, K R S) = x (N, C) w (C, K R S), gx = gy w^T);
+//   backward weight             always one GEMM per chunk (the wide layout; for that first layer
+//                               gw (C, K R S) = x^T (C, N) gy (N, K R S), one GEMM).
 #include "kernels/bias.h"
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"

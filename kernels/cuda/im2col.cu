@@ -5,11 +5,15 @@
 //   im2col         reads <= 4 G C H W bytes (each pixel R S / (stride_h stride_w) times, mostly
 //                  from L1/L2), writes 4 G C R S P Q bytes; no FLOPs.
 //   col2im         reads 4 G C R S P Q bytes, writes 4 G C H W; G C R S P Q adds.
-//   gather_images  reads and writes 4 G K P Q bytes.
+//   gather_images  reads and writes 4 G K P Q bytes (scatter_images the same, plus the bias).
 // All memory-bound: the column matrix's size is the cost.
 //
 // Design: one thread per (image, channel, output pixel) for im2col, writing that pixel's R S taps
-// (consecutive threads take consecutive q, so each tap row of col is written coalesced); one
+// (consecutive threads take consecutive q, so each tap row of col is written coalesced). In the
+// wide layout (images side by side in a row, image_stride < ld) the images are the next index
+// after the pixel (thread order q, p, j, c): consecutive threads then write one contiguous run of
+// G P Q floats per tap row even when P Q is small (a 4x4 or 1x1 output), where the batched order
+// (q, p, c, j) would write runs of only P Q floats, R S ld apart. One
 // thread per input pixel for col2im, which gathers the taps that read the pixel: for tap r, the
 // output row is p = (h + pad_h - r) / stride_h when that divides exactly and p < P (same for s).
 // The taps are added in the CPU's order (r ascending, then s), starting from 0, in float, so with
@@ -44,7 +48,8 @@ Geom geom(const Conv2dShape& s) {
 }
 
 __global__ void im2col_kernel(Geom g, const float* __restrict__ x, int64_t G,
-                              float* __restrict__ col, int64_t ld, int64_t image_stride) {
+                              float* __restrict__ col, int64_t ld, int64_t image_stride,
+                              bool images_inner) {
   const int64_t total = G * g.C * g.P * g.Q;
   const int64_t plane = int64_t{g.H} * g.W;
   for (int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; idx < total;
@@ -54,8 +59,15 @@ __global__ void im2col_kernel(Geom g, const float* __restrict__ x, int64_t G,
     t /= g.Q;
     const int p = static_cast<int>(t % g.P);
     t /= g.P;
-    const int c = static_cast<int>(t % g.C);
-    const int64_t j = t / g.C;
+    int c;
+    int64_t j;
+    if (images_inner) {  // idx = ((c G + j) P + p) Q + q
+      j = t % G;
+      c = static_cast<int>(t / G);
+    } else {  // idx = ((j C + c) P + p) Q + q
+      c = static_cast<int>(t % g.C);
+      j = t / g.C;
+    }
     const float* xc = x + (j * g.C + c) * plane;  // x[j, c] (H, W)
     float* dst = col + j * image_stride + int64_t{c} * g.R * g.S * ld + int64_t{p} * g.Q + q;
     const int h0 = p * g.stride_h - g.pad_h, w0 = q * g.stride_w - g.pad_w;
@@ -116,6 +128,21 @@ __global__ void gather_images_kernel(const float* __restrict__ src, int64_t G, i
   }
 }
 
+__global__ void scatter_images_kernel(const float* __restrict__ src, int64_t G, int64_t K,
+                                      int64_t PQ, const float* __restrict__ bias,
+                                      float* __restrict__ dst) {
+  const int64_t total = G * K * PQ;
+  for (int64_t idx = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; idx < total;
+       idx += int64_t{blockDim.x} * gridDim.x) {
+    // dst[j, k, pq] = src[k, j PQ + pq] (+ bias[k])
+    const int64_t pq = idx % PQ, t = idx / PQ;
+    const int64_t k = t % K, j = t / K;
+    float v = src[(k * G + j) * PQ + pq];
+    if (bias != nullptr) v += bias[k];
+    dst[idx] = v;
+  }
+}
+
 }  // namespace
 
 void im2col(const Conv2dShape& s, const float* x, int64_t G, float* col, int64_t ld,
@@ -123,7 +150,9 @@ void im2col(const Conv2dShape& s, const float* x, int64_t G, float* col, int64_t
   const Geom g = geom(s);
   const int64_t total = G * g.C * g.P * g.Q;
   if (total == 0) return;
-  im2col_kernel<<<grid_for(total), kBlock, 0, stream>>>(g, x, G, col, ld, image_stride);
+  const bool images_inner = image_stride < ld;  // the wide layout with G > 1
+  im2col_kernel<<<grid_for(total), kBlock, 0, stream>>>(g, x, G, col, ld, image_stride,
+                                                        images_inner);
   LL_CUDA_CHECK_LAUNCH();
 }
 
@@ -140,6 +169,14 @@ void gather_images(const float* src, int64_t G, int64_t K, int64_t PQ, float* ds
   const int64_t total = G * K * PQ;
   if (total == 0) return;
   gather_images_kernel<<<grid_for(total), kBlock, 0, stream>>>(src, G, K, PQ, dst);
+  LL_CUDA_CHECK_LAUNCH();
+}
+
+void scatter_images(const float* src, int64_t G, int64_t K, int64_t PQ, const float* bias,
+                    float* dst, Stream stream) {
+  const int64_t total = G * K * PQ;
+  if (total == 0) return;
+  scatter_images_kernel<<<grid_for(total), kBlock, 0, stream>>>(src, G, K, PQ, bias, dst);
   LL_CUDA_CHECK_LAUNCH();
 }
 

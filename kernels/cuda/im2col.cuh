@@ -10,6 +10,9 @@
 // which covers the two layouts the GEMMs use:
 //   batched  image_stride = C*R*S*P*Q, ld = P*Q    (G matrices one after the other)
 //   wide     image_stride = P*Q,       ld = G*P*Q  (one matrix, images side by side)
+// The wide layout is how conv2d.cu folds a chunk of the batch into one GEMM (its N dimension is
+// G*P*Q instead of P*Q); gather_images / scatter_images move gy and y between (G, K, P*Q) and that
+// layout's (K, G*P*Q).
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -35,6 +38,12 @@ void col2im(const Conv2dShape& s, const float* col, int64_t G, int64_t ld, int64
 // dst (K, G*PQ) <- src (G, K, PQ): a chunk's images side by side in one matrix (the gy operand of
 // the wide weight-gradient GEMM).
 void gather_images(const float* src, int64_t G, int64_t K, int64_t PQ, float* dst, Stream stream);
+
+// dst (G, K, PQ) <- src (K, G*PQ) + bias[k] (bias may be nullptr): the inverse of gather_images,
+// for the folded forward's output; the bias is added as bias_add would (one float add), so the
+// result is bit-identical to a scatter followed by bias_add.
+void scatter_images(const float* src, int64_t G, int64_t K, int64_t PQ, const float* bias,
+                    float* dst, Stream stream);
 
 // ---- shape checks (the CPU kernels' rules and messages) ---------------------------------------
 
