@@ -88,6 +88,11 @@ void cuda_free(void* p) noexcept {
 }
 void cuda_copy_host_to_device(void* dst, const void* src, size_t bytes) {
   if (bytes == 0) return;
+  if (kernels::cuda::capturing()) {
+    // A graph would read the staging block again at every launch, long after it was reused.
+    throw std::logic_error("a host-to-device copy inside a step captured as a CUDA graph (make the values "
+                           "before the capture, or pass them through graph::per_launch)");
+  }
   if (bytes <= kMaxStagedCopyBytes) {
     void* staging = nullptr;
     try {

@@ -64,6 +64,22 @@ struct DeviceAllocatorStats {
 DeviceAllocatorStats device_allocator_stats();
 void reset_device_peak_bytes();
 
+// ---- CUDA graphs: a step recorded once, launched many times -----------------------------------
+// begin_capture() puts compute_stream() into stream capture (cudaStreamCaptureModeRelaxed, so that
+// the allocator may still cudaMalloc); the work queued until end_capture() is recorded, not run,
+// and end_capture() returns it as an executable graph. Device memory allocated or freed on the
+// compute stream during the capture belongs to the graph (see the allocator above) until
+// destroy_graph(). Inside a capture nothing may wait for the GPU or copy from pageable memory:
+// such a call fails (CudaError) and end_capture() then throws the runtime's reason. abort_capture()
+// ends a capture after an exception, discarding it. (CUDA C++ Programming Guide, "CUDA Graphs".)
+struct GraphExec;
+void begin_capture();
+GraphExec* end_capture();
+void abort_capture() noexcept;
+bool capturing();                       // compute_stream() is capturing
+void launch_graph(GraphExec* graph);    // queued on compute_stream(), after the work before it
+void destroy_graph(GraphExec* graph) noexcept;  // waits for its launches; frees its memory pool
+
 // ---- pinned host memory, for asynchronous host-to-device copies of batches --------------------
 void* malloc_pinned(size_t bytes);
 void free_pinned(void* p);

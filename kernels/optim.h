@@ -53,8 +53,10 @@ struct AdamTensor {
 // adam_step over `count` tensors (a host array of AdamTensor) with the same coefficients, in one
 // kernel launch per 48 tensors instead of one per tensor; each element's result is bitwise that of
 // adam_step. Tensors with n == 0 are skipped. The array may be reused as soon as this returns.
-void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t count,
-                     Stream stream);
+// coeffs_device: when non-null, the kernels read the coefficients from this device memory when they
+// run, and `c` is unused (a step captured in a CUDA graph, engine/cuda_graph.h).
+void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t count, Stream stream,
+                     const f::AdamCoeffs* coeffs_device = nullptr);
 }  // namespace cuda
 
 }  // namespace ll::kernels

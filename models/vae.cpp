@@ -230,13 +230,40 @@ Tensor Autoencoder::generate(const Tensor& z) {
   return sigmoid(decode(z));
 }
 
-PendingVaeLoss train_step_async(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
+namespace {
+// zero_grad, forward, loss, backward, step: queued, nothing read on the host.
+VaeLossTensors queue_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
   opt.zero_grad();
   const VaeOutput out = model.forward(x, noise);
   VaeLossTensors l = model.loss_tensors(x, out);
   l.loss.backward();
   opt.step();
-  return PendingVaeLoss(std::move(l));  // the copies queue behind the optimizer's update
+  return l;
+}
+}  // namespace
+
+PendingVaeLoss train_step_async(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {
+  return PendingVaeLoss(queue_step(model, opt, x, noise));  // the copies queue behind the optimizer's update
+}
+
+VaeGraphStep::VaeGraphStep(Autoencoder& model, optim::Optimizer& opt, Generator& noise)
+    : model_(model), opt_(opt), noise_(noise) {}
+
+PendingVaeLoss VaeGraphStep::step(const Tensor& x) {
+  if (graph_.captured() && x.shape() == input_.shape()) {
+    input_.copy_(x);
+    graph_.launch();
+    return PendingVaeLoss(captured_);
+  }
+  if (graph_.captured() || uncaptured_ == 0 || x.device() != Device::CUDA) {
+    ++uncaptured_;
+    return train_step_async(model_, opt_, x, noise_);
+  }
+  input_ = Tensor::empty(x.shape(), x.device());  // before the capture: outside the graph's pool
+  input_.copy_(x);
+  graph_.capture([&] { captured_ = queue_step(model_, opt_, input_, noise_); });
+  graph_.launch();
+  return PendingVaeLoss(captured_);
 }
 
 VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise) {

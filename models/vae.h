@@ -27,6 +27,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/cuda_graph.h"
 #include "engine/device_scalars.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
@@ -137,6 +138,30 @@ VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, G
 // The same step without a host synchronization in it: the loss is read when get() is called (after
 // the next step has been queued, in `latentlab train vae`). train_step = train_step_async(...).get().
 PendingVaeLoss train_step_async(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, Generator& noise);
+
+// train_step_async with the step captured as a CUDA graph (engine/cuda_graph.h), for
+// `latentlab train --cuda-graph`: the first call runs uncaptured (it is step 1, and it sets up the
+// allocator's blocks and cuBLAS before the capture); the second is captured and launched, and every
+// later batch of the captured shape is copied into the graph's input and launched, one call instead
+// of some 40 kernel launches. A batch of another shape (the epoch's smaller last batch), or one on
+// the CPU, runs uncaptured. The numbers are train_step_async's bit for bit
+// (tests/cuda/test_graph_cuda.cpp). model, opt and noise must outlive it.
+class VaeGraphStep {
+ public:
+  VaeGraphStep(Autoencoder& model, optim::Optimizer& opt, Generator& noise);
+  PendingVaeLoss step(const Tensor& x);
+  bool captured() const { return graph_.captured(); }
+  int64_t launches() const { return graph_.launches(); }
+
+ private:
+  Autoencoder& model_;
+  optim::Optimizer& opt_;
+  Generator& noise_;
+  int64_t uncaptured_ = 0;
+  Tensor input_;             // the captured step's batch
+  VaeLossTensors captured_;  // its figures, rewritten by each launch
+  CudaGraph graph_;
+};
 
 // The loss of a batch without gradients (eval mode is the caller's choice).
 VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise);

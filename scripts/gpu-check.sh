@@ -249,6 +249,14 @@ phase_compare() {
       echo "latentlab-$backend failed" >> "$log/compare.txt"; rc=1
     fi
   done
+  # The MLP VAE step queued kernel by kernel against the same step as one CUDA graph (--cuda-graph).
+  if "$exe" --benchmark_filter=VaeMlpTrainStepCuda --benchmark_min_time=2 --benchmark_format=json \
+       > "$log/compare-vae-graph.json" 2> "$log/compare-vae-graph.log"; then
+    python3 -c "import json,sys; [print('vae-mlp', b['name'], b.get('img_per_s', 'error: ' + b.get('error_message', ''))) for b in json.load(open(sys.argv[1]))['benchmarks']]" \
+      "$log/compare-vae-graph.json" >> "$log/compare.txt"
+  else
+    echo "vae-mlp graph comparison failed" >> "$log/compare.txt"; rc=1
+  fi
   if python3 -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2> /dev/null; then
     if python3 "$root/bench/pytorch/dcgan64_gpu.py" --json "$log/compare-pytorch.json" > "$log/compare-pytorch.log" 2>&1; then
       python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print('pytorch', r['median_img_per_s'], r['torch'], 'cudnn', r['cudnn'])" \
@@ -287,7 +295,7 @@ for phase in ["preflight", "build", "test", "sanitize", "bench", "compare"]:
         lines.append(f"| {phase} | not run | |")
 cmp = os.path.join(log, "compare.txt")
 if os.path.exists(cmp):
-    lines += ["", "## DCGAN-64 training, batch 128, images per second (median)", "", "```", open(cmp).read().strip(), "```"]
+    lines += ["", "## Training, batch 128, images per second (DCGAN-64: median; MLP VAE: with and without a CUDA graph)", "", "```", open(cmp).read().strip(), "```"]
 san = os.path.join(log, "sanitize.log")
 if os.path.exists(san):
     lines += ["", "## compute-sanitizer", "", "```", open(san).read().strip(), "```"]

@@ -4,11 +4,14 @@
 // the values). bench/vae_vs_pytorch.sh runs this beside the PyTorch twin and prints the ratio.
 #include <benchmark/benchmark.h>
 
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
 #include "data/loader.h"
+#include "engine/device.h"
 #include "engine/ops/ops.h"
+#include "engine/optim/optimizer.h"
 #include "models/vae.h"
 
 namespace {
@@ -46,5 +49,41 @@ void BM_VaeMlpTrainStep(benchmark::State& state) {
   state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_VaeMlpTrainStep)->Arg(128)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same on the GPU, as `latentlab train` runs it: sync-free steps whose losses are read one step
+// late; graph = 1 launches the step captured as a CUDA graph (--cuda-graph, models::VaeGraphStep),
+// graph = 0 queues its kernels one by one. Side by side the two give the graph's saving of host time.
+void BM_VaeMlpTrainStepCuda(benchmark::State& state) {
+  std::string why;
+  if (!cuda_available(&why) || !cuda_ops_built()) {
+    state.SkipWithError(("no GPU: " + (why.empty() ? std::string("this build has no CUDA ops") : why)).c_str());
+    return;
+  }
+  const int64_t batch = state.range(0);
+  const bool graph = state.range(1) != 0;
+  std::vector<Tensor> batches = training_batches(batch, 16);
+  for (Tensor& b : batches) b = b.to(Device::CUDA);
+  Generator init(1), noise(2);
+  models::Autoencoder model(models::VaeConfig{}, init);
+  model.to(Device::CUDA);
+  optim::Adam adam(model.parameters(), {.lr = 1e-3});
+  models::VaeGraphStep graphed(model, adam, noise);
+  auto step = [&](const Tensor& x) {
+    return graph ? graphed.step(x) : models::train_step_async(model, adam, x, noise);
+  };
+  size_t i = 0;
+  for (int w = 0; w < 5; ++w) (void)step(batches[i++ % batches.size()]).get();  // warm-up (and the capture)
+  models::PendingVaeLoss pending;
+  for (auto _ : state) {
+    models::PendingVaeLoss next = step(batches[i++ % batches.size()]);
+    if (pending.defined()) benchmark::DoNotOptimize(pending.get().recon_sum);
+    pending = std::move(next);
+  }
+  if (pending.defined()) benchmark::DoNotOptimize(pending.get().recon_sum);
+  state.SetItemsProcessed(state.iterations() * batch);
+  state.counters["img_per_s"] = benchmark::Counter(static_cast<double>(state.iterations() * batch), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_VaeMlpTrainStepCuda)->ArgNames({"batch", "graph"})->Args({128, 0})->Args({128, 1})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace

@@ -1,10 +1,12 @@
 #include "engine/optim/optimizer.h"
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cuda_graph.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/optim.h"
 
@@ -73,14 +75,32 @@ void Adam::step() {
   }
 #ifdef LATENTLAB_HAS_CUDA
   if (!on_gpu.empty()) {
-    kernels::cuda::adam_step_multi(c, on_gpu.data(), static_cast<int64_t>(on_gpu.size()), kernels::cuda::compute_stream());
+    // Inside a CUDA graph's capture the coefficients of each later launch come from device memory,
+    // refreshed before it as this function would compute them for that step (engine/cuda_graph.h).
+    const f::AdamCoeffs* per_launch = nullptr;
+    if (graph::capturing()) {
+      per_launch = static_cast<const f::AdamCoeffs*>(graph::per_launch(&c, sizeof c, [this](void* dst) {
+        ++step_;
+        const f::AdamCoeffs next = kernels::adam_coeffs(lr, options.beta1, options.beta2, options.eps,
+                                                        options.weight_decay, options.decoupled_weight_decay, step_);
+        std::memcpy(dst, &next, sizeof next);
+      }));
+    }
+    kernels::cuda::adam_step_multi(c, on_gpu.data(), static_cast<int64_t>(on_gpu.size()), kernels::cuda::compute_stream(),
+                                   per_launch);
   }
 #endif
 }
 
+// The step count: "step" as PyTorch's Adam keeps it (a float, exact up to 2^24 steps), and
+// "step_exact" with the count in two 24-bit halves (low, high), each exact in a float, which a
+// resumed run reads first: exact up to 2^48 steps.
+constexpr int64_t kStepHalf = int64_t{1} << 24;
+
 std::map<std::string, Tensor> Adam::state_dict() const {
   std::map<std::string, Tensor> s;
   s["step"] = Tensor::scalar(static_cast<float>(step_));
+  s["step_exact"] = Tensor::from_vector({static_cast<float>(step_ % kStepHalf), static_cast<float>(step_ / kStepHalf)}, {2});
   for (size_t i = 0; i < params_.size(); ++i) {
     s[std::to_string(i) + ".exp_avg"] = m_[i];
     s[std::to_string(i) + ".exp_avg_sq"] = v_[i];
@@ -89,7 +109,16 @@ std::map<std::string, Tensor> Adam::state_dict() const {
 }
 
 void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
-  step_ = static_cast<int64_t>(std::llround(state_entry(state, "step", {}).item()));
+  if (state.count("step_exact")) {
+    const std::vector<float> halves = state_entry(state, "step_exact", {2}).to_vector();
+    for (float h : halves) {
+      check_arg(h >= 0.0f && h < static_cast<float>(kStepHalf) && h == std::floor(h), "Adam.load_state_dict",
+                "'step_exact' holds " + std::to_string(h) + ", not a count below 2^24");
+    }
+    step_ = static_cast<int64_t>(halves[0]) + static_cast<int64_t>(halves[1]) * kStepHalf;
+  } else {  // a checkpoint without it (PyTorch's, or latentlab's before it)
+    step_ = static_cast<int64_t>(std::llround(state_entry(state, "step", {}).item()));
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     m_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg", params_[i].shape()));
     v_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i].shape()));
@@ -110,6 +139,8 @@ SGD::SGD(std::vector<Tensor> params, SgdOptions opts) : Optimizer(std::move(para
 
 void SGD::step() {
   NoGradGuard no_grad;
+  // Its coefficients (lr, the first step's flag) would be frozen into the graph.
+  check_arg(!graph::capturing(), "SGD.step", "is not supported inside a CUDA graph capture (Adam is)");
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].grad();
     if (!g.defined()) continue;

@@ -107,10 +107,15 @@ LL_HD float philox_normal(uint64_t seed, uint64_t subsequence, uint64_t k) {
 // Where a kernel reads its random numbers: stream (seed, subsequence), element i of the op uses
 // number offset + i. The engine's Generator hands out non-overlapping offsets, multiples of 4 so that
 // each op starts on a Philox block boundary.
+// offset_device (CUDA kernels only; null elsewhere): inside a step captured as a CUDA graph the
+// offset changes from one launch of the graph to the next, so the kernel reads it from this device
+// word when it runs (engine/cuda_graph.h); `offset` then holds its value at the capture, a multiple
+// of 4 as every later one is, so the launch shape computed from it stays right.
 struct PhiloxStream {
   uint64_t seed = 0;
   uint64_t subsequence = 0;
   uint64_t offset = 0;
+  const uint64_t* offset_device = nullptr;
 };
 
 }  // namespace ll

@@ -34,7 +34,8 @@ using detail::philox_blocks;
 
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
-    dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, PhiloxStream ph) {
+    dropout_kernel(const float* x, float* y, int64_t n, float p, float scale, PhiloxStream launch_ph) {
+  const PhiloxStream ph = detail::at_launch(launch_ph);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;

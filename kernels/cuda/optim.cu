@@ -59,7 +59,11 @@ __device__ __forceinline__ bool all_aligned16(const void* a, const void* b, cons
   return (bits & 15u) == 0;
 }
 
-__global__ void __launch_bounds__(kThreads) adam_multi_kernel(f::AdamCoeffs c, AdamLaunch L) {
+// c_device: inside a CUDA graph the coefficients change from launch to launch (the step count, the
+// learning rate), so they are read from device memory when non-null (engine/cuda_graph.h).
+__global__ void __launch_bounds__(kThreads)
+    adam_multi_kernel(f::AdamCoeffs c_arg, const f::AdamCoeffs* c_device, AdamLaunch L) {
+  const f::AdamCoeffs c = c_device != nullptr ? *c_device : c_arg;
   const int32_t b = static_cast<int32_t>(blockIdx.x);
   // The tensor of this block: the last i with first_block[i] <= b (first_block is nondecreasing
   // and no tensor in the launch is empty, so it is strictly increasing).
@@ -130,18 +134,19 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-void launch_adam(const f::AdamCoeffs& c, AdamLaunch& L, int64_t blocks, Stream stream) {
+void launch_adam(const f::AdamCoeffs& c, const f::AdamCoeffs* c_device, AdamLaunch& L, int64_t blocks,
+                 Stream stream) {
   if (L.count == 0) return;
   L.first_block[L.count] = static_cast<int32_t>(blocks);
-  adam_multi_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(c, L);
+  adam_multi_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(c, c_device, L);
   LL_CUDA_CHECK_LAUNCH();
   L.count = 0;
 }
 
 }  // namespace
 
-void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t count,
-                     Stream stream) {
+void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t count, Stream stream,
+                     const f::AdamCoeffs* coeffs_device) {
   AdamLaunch L{};
   L.count = 0;
   int64_t blocks = 0;  // in the launch being packed
@@ -152,7 +157,7 @@ void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t 
       const int64_t n = t.n - offset < kMaxBlocks * kChunk ? t.n - offset : kMaxBlocks * kChunk;
       const int64_t nb = (n + kChunk - 1) / kChunk;
       if (L.count == kMaxTensors || blocks + nb > kMaxBlocks) {
-        launch_adam(c, L, blocks, stream);
+        launch_adam(c, coeffs_device, L, blocks, stream);
         blocks = 0;
       }
       L.t[L.count] = AdamTensor{t.p + offset, t.g + offset, t.m + offset, t.v + offset, n};
@@ -161,7 +166,7 @@ void adam_step_multi(const f::AdamCoeffs& c, const AdamTensor* tensors, int64_t 
       blocks += nb;
     }
   }
-  launch_adam(c, L, blocks, stream);
+  launch_adam(c, coeffs_device, L, blocks, stream);
 }
 
 void adam_step(const f::AdamCoeffs& c, float* p, const float* g, float* m, float* v, int64_t n,

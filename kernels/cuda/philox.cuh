@@ -13,6 +13,13 @@
 
 namespace ll::kernels::cuda::detail {
 
+// The stream as the running kernel sees it: in a CUDA graph's launch, with the offset of that
+// launch read from device memory (PhiloxStream::offset_device).
+__device__ __forceinline__ PhiloxStream at_launch(PhiloxStream ph) {
+  if (ph.offset_device != nullptr) ph.offset = *ph.offset_device;
+  return ph;
+}
+
 // The 4 uniforms in (0, 1] / the 4 standard normals of Philox block `block` of the stream.
 __device__ __forceinline__ float4 block_uniform4(const PhiloxStream& ph, uint64_t block) {
   curandStatePhilox4_32_10_t s;

@@ -58,7 +58,8 @@ struct NormalFill {
 
 // Thread per Philox block t = 0 .. blocks - 1 (absolute block first + t).
 template <bool kVec, typename Fill>
-__global__ void __launch_bounds__(kBlock) fill_kernel(float* y, int64_t n, PhiloxStream ph, Fill fill) {
+__global__ void __launch_bounds__(kBlock) fill_kernel(float* y, int64_t n, PhiloxStream launch_ph, Fill fill) {
+  const PhiloxStream ph = detail::at_launch(launch_ph);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -88,7 +89,8 @@ void launch_fill(float* y, int64_t n, const PhiloxStream& ph, Fill fill, Stream 
   LL_CUDA_CHECK_LAUNCH();
 }
 
-__global__ void __launch_bounds__(kBlock) philox_raw_kernel(uint32_t* out, int64_t n, PhiloxStream ph) {
+__global__ void __launch_bounds__(kBlock) philox_raw_kernel(uint32_t* out, int64_t n, PhiloxStream launch_ph) {
+  const PhiloxStream ph = detail::at_launch(launch_ph);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += stride) {
     curandStatePhilox4_32_10_t s;

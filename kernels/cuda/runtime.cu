@@ -95,6 +95,13 @@ void destroy_stream(Stream stream) {
 // runs its own work in order. So a scratch buffer may be freed right after the kernels using it
 // are enqueued, whatever stream they run on.
 //
+// CUDA graphs (begin_capture .. end_capture): while the compute stream captures, its blocks come
+// from a private pool of the graph (PyTorch's rule for graph-private memory pools): blocks freed
+// during the capture, and the graph's allocations, stay reserved for the graph until
+// destroy_graph(), because every replay writes the same addresses; outside requests never get
+// them. Inside the capture no event is recorded (an event recorded in a capture cannot be waited
+// for outside it); the stream's own order protects reuse within the graph.
+//
 // Debug mode: LATENTLAB_CUDA_POISON_FREED=1 in the environment fills every freed block with 0xFF
 // bytes (NaN as float and as double) on its stream, after the work that used it, so a read of
 // freed memory turns results into NaN instead of plausible stale values.
@@ -112,6 +119,7 @@ struct LiveBlock {
   size_t size = 0;
   Stream stream = nullptr;             // allocated for
   std::vector<Stream> other_streams;   // also used on (record_stream)
+  int pool = 0;                        // the graph pool that owns it (0: the shared cache)
 };
 
 struct StreamEvent {
@@ -137,6 +145,9 @@ struct DeviceCache {
   std::vector<cudaEvent_t> spare_events;             // recycled, timing disabled
   DeviceAllocatorStats stats;
   bool poison = poison_freed_from_env();
+  int capture_pool = 0;  // the pool of the capture in progress on compute_stream(), 0: none
+  int next_pool = 1;
+  std::unordered_map<int, std::multimap<size_t, void*>> pool_free;  // pool -> its freed blocks
 
   cudaEvent_t new_event() {
     if (!spare_events.empty()) {
@@ -198,6 +209,38 @@ void* malloc_device(size_t bytes, Stream stream) {
   DeviceCache& c = cache();
   std::lock_guard<std::mutex> lock(c.mutex);
   void* p = nullptr;
+  const int pool = stream == compute_stream() ? c.capture_pool : 0;
+  if (pool) {
+    // The graph's own freed blocks first, then a shared one that only this stream used (no event
+    // of another stream to wait for inside the capture), else cudaMalloc (the capture is relaxed).
+    auto& own = c.pool_free[pool];
+    if (auto it = own.find(size); it != own.end()) {
+      p = it->second;
+      own.erase(it);
+      c.stats.cached_bytes -= size;
+      ++c.stats.hits;
+    } else {
+      auto [first, last] = c.free_blocks.equal_range(size);
+      for (auto it = first; it != last; ++it) {
+        const FreeBlock& b = it->second;
+        if (b.stream == stream && std::all_of(b.events.begin(), b.events.end(),
+                                              [&](const StreamEvent& e) { return e.stream == stream; })) {
+          p = b.p;
+          for (const StreamEvent& e : b.events) c.spare_events.push_back(e.event);
+          c.free_blocks.erase(it);
+          c.stats.cached_bytes -= size;
+          ++c.stats.hits;
+          break;
+        }
+      }
+    }
+    if (p) {
+      c.live_blocks.emplace(p, LiveBlock{size, stream, {}, pool});
+      c.stats.live_bytes += size;
+      c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.live_bytes);
+      return p;
+    }
+  }
   auto [first, last] = c.free_blocks.equal_range(size);
   auto pick = last;
   for (auto it = first; it != last; ++it) {  // a block of this stream, ready
@@ -232,7 +275,7 @@ void* malloc_device(size_t bytes, Stream stream) {
     }
     ++c.stats.cuda_mallocs;
   }
-  c.live_blocks.emplace(p, LiveBlock{size, stream, {}});
+  c.live_blocks.emplace(p, LiveBlock{size, stream, {}, pool});
   c.stats.live_bytes += size;
   c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.live_bytes);
   return p;
@@ -266,6 +309,20 @@ void free_device(void* p) {
     fail("free_device", "pointer was not allocated by malloc_device, or was freed already", __FILE__, __LINE__);
   }
   const LiveBlock b = std::move(it->second);
+  // A block freed while the compute stream captures may be used by the graph (it was used inside
+  // the capture or before it): it joins the graph's pool. A graph's block stays in its pool.
+  const int pool = b.pool ? b.pool : (b.stream == compute_stream() ? c.capture_pool : 0);
+  if (pool) {
+    if (!b.other_streams.empty()) {
+      fail("free_device", "a block of a CUDA graph was used on another stream (record_stream)", __FILE__, __LINE__);
+    }
+    c.live_blocks.erase(it);
+    if (c.poison) LL_CUDA_CHECK(cudaMemsetAsync(p, 0xFF, b.size, b.stream));  // in the graph, when capturing
+    c.pool_free[pool].emplace(b.size, p);
+    c.stats.live_bytes -= b.size;
+    c.stats.cached_bytes += b.size;
+    return;
+  }
   c.live_blocks.erase(it);
   FreeBlock f{p, b.stream, {}};
   for (Stream other : b.other_streams) {
@@ -284,6 +341,116 @@ void free_device(void* p) {
   c.stats.live_bytes -= b.size;
   c.stats.cached_bytes += b.size;
   c.free_blocks.emplace(b.size, std::move(f));
+}
+
+// ---- CUDA graphs -------------------------------------------------------------------------------
+struct GraphExec {
+  cudaGraphExec_t exec = nullptr;
+  int pool = 0;
+};
+
+namespace {
+// Ends the pool of a graph: its freed blocks go back to the shared cache behind an event of the
+// compute stream (after every launch queued so far), its live blocks become ordinary ones.
+void release_pool(int pool) {
+  DeviceCache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mutex);
+  if (c.capture_pool == pool) c.capture_pool = 0;
+  for (auto& [p, b] : c.live_blocks) {
+    if (b.pool == pool) b.pool = 0;
+  }
+  auto it = c.pool_free.find(pool);
+  if (it == c.pool_free.end()) return;
+  const Stream s = compute_stream();
+  for (const auto& [size, p] : it->second) {
+    FreeBlock f{p, s, {}};
+    f.events.push_back({s, c.new_event()});
+    LL_CUDA_CHECK(cudaEventRecord(f.events.back().event, s));
+    c.free_blocks.emplace(size, std::move(f));
+  }
+  c.pool_free.erase(it);
+}
+}  // namespace
+
+bool capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  LL_CUDA_CHECK(cudaStreamIsCapturing(compute_stream(), &status));
+  return status != cudaStreamCaptureStatusNone;
+}
+
+void begin_capture() {
+  DeviceCache& c = cache();
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    if (c.capture_pool) fail("begin_capture", "a capture is already in progress", __FILE__, __LINE__);
+    c.capture_pool = c.next_pool++;
+  }
+  const cudaError_t err = cudaStreamBeginCapture(compute_stream(), cudaStreamCaptureModeRelaxed);
+  if (err != cudaSuccess) {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    c.capture_pool = 0;
+    LL_CUDA_CHECK(err);
+  }
+}
+
+GraphExec* end_capture() {
+  DeviceCache& c = cache();
+  int pool = 0;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    pool = c.capture_pool;
+    c.capture_pool = 0;
+  }
+  if (!pool) fail("end_capture", "no capture is in progress", __FILE__, __LINE__);
+  cudaGraph_t graph = nullptr;
+  const cudaError_t err = cudaStreamEndCapture(compute_stream(), &graph);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    release_pool(pool);
+    throw CudaError(std::string("the CUDA graph capture failed: ") + cudaGetErrorString(err) +
+                    " (a captured step may not wait for the GPU or copy from pageable host memory)");
+  }
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t ierr = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);
+  if (ierr != cudaSuccess) {
+    (void)cudaGetLastError();
+    release_pool(pool);
+    LL_CUDA_CHECK(ierr);
+  }
+  return new GraphExec{exec, pool};
+}
+
+void abort_capture() noexcept {
+  DeviceCache& c = cache();
+  int pool = 0;
+  {
+    std::lock_guard<std::mutex> lock(c.mutex);
+    pool = c.capture_pool;
+    c.capture_pool = 0;
+  }
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(compute_stream(), &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();
+  if (pool) {
+    try {
+      release_pool(pool);
+    } catch (...) {
+    }
+  }
+}
+
+void launch_graph(GraphExec* g) { LL_CUDA_CHECK(cudaGraphLaunch(g->exec, compute_stream())); }
+
+void destroy_graph(GraphExec* g) noexcept {
+  if (!g) return;
+  try {
+    synchronize();  // no launch of it is left in flight
+    LL_CUDA_CHECK(cudaGraphExecDestroy(g->exec));
+    release_pool(g->pool);
+  } catch (...) {
+  }
+  delete g;
 }
 
 void set_poison_freed_device_memory(bool on) {

@@ -54,7 +54,8 @@ using detail::philox_blocks;
 // ---- reparameterization ----------------------------------------------------------------------
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
-    reparam_forward_kernel(const float* mu, const float* logvar, float* z, int64_t n, PhiloxStream ph) {
+    reparam_forward_kernel(const float* mu, const float* logvar, float* z, int64_t n, PhiloxStream launch_ph) {
+  const PhiloxStream ph = detail::at_launch(launch_ph);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;
@@ -81,7 +82,8 @@ __global__ void __launch_bounds__(kBlock)
 template <bool kVec>
 __global__ void __launch_bounds__(kBlock)
     reparam_backward_kernel(const float* logvar, const float* gz, float* gmu, float* glogvar,
-                            int64_t n, PhiloxStream ph) {
+                            int64_t n, PhiloxStream launch_ph) {
+  const PhiloxStream ph = detail::at_launch(launch_ph);
   const uint64_t first = ph.offset >> 2;
   const int64_t blocks = philox_blocks(ph, n);
   const int64_t stride = int64_t{blockDim.x} * gridDim.x;

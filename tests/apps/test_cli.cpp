@@ -119,6 +119,14 @@ TEST(Cli, BadInputGetsOneClearLineAndANonzeroExit) {
   EXPECT_NE(r.status, 0);
   r = run({"train", "vae", "--out", t / "x", "--data", t / "nothing-here", "--lr", "-1"});
   EXPECT_NE(r.status, 0);
+  // --cuda-graph: only for the autoencoders, only on the GPU.
+  r = run({"train", "vae", "--out", t / "x", "--cuda-graph", "--device", "cpu"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--cuda-graph needs the GPU"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  r = run({"train", "dcgan", "--out", t / "x", "--cuda-graph"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--cuda-graph is for ae and vae"), std::string::npos) << r.err;
 }
 
 TEST(Cli, SampleAndEvalReadTheRun) {

@@ -33,12 +33,6 @@
 #include "models/vae.h"
 #include "tests/cuda/cuda_harness.h"
 
-// tests/cuda executables link the engine only (tests/CMakeLists.txt); the models this test trains
-// are compiled into it here. (Once tests/cuda links latentlab_models, these two lines can go: the
-// archive's copies are then never pulled in, since every symbol they define is defined here.)
-#include "models/gan.cpp"  // NOLINT(bugprone-suspicious-include)
-#include "models/vae.cpp"  // NOLINT(bugprone-suspicious-include)
-
 namespace ll::models {
 namespace {
 

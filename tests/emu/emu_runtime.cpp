@@ -493,11 +493,27 @@ using ll::emu::record;
 // (cudaStreamWaitEvent), and the legacy default stream's implicit synchronization (an item on it
 // waits for everything before it on every blocking stream; an item on a blocking stream waits for
 // what is before it on the legacy stream; cudaStreamNonBlocking streams take no part).
+//
+// Stream capture (cudaStreamBeginCapture .. cudaStreamEndCapture, CUDA C++ Programming Guide, "CUDA
+// Graphs"): while a stream captures, its work is recorded into a graph instead of queued (one
+// stream: the graph is a chain, run in capture order at each cudaGraphLaunch, as a copy of each
+// recorded item pushed onto the launch stream). What the GPU refuses during a capture is refused
+// here, with the GPU's error, and it invalidates the capture (cudaStreamEndCapture then answers
+// cudaErrorStreamCaptureInvalidated): waiting for a capturing stream (cudaStreamSynchronize,
+// cudaStreamQuery, cudaDeviceSynchronize, a blocking cudaMemcpy, cudaFree, cudaFreeHost), a copy
+// between a capturing stream and pageable host memory, cudaMalloc outside cudaStreamCaptureModeRelaxed,
+// and a capturing stream waiting for an event recorded outside the capture
+// (cudaErrorStreamCaptureIsolation). An event last recorded inside a capture may not be queried,
+// synchronized or waited for outside it (cudaErrorCapturedEvent).
 struct Item;
+struct CUgraph_st;
 struct CUstream_st {
   unsigned flags;
   std::deque<std::shared_ptr<Item>> queue;
   std::shared_ptr<Item> last;
+  CUgraph_st* capture = nullptr;  // recording into this graph
+  cudaStreamCaptureMode capture_mode = cudaStreamCaptureModeGlobal;
+  bool capture_invalid = false;
 };
 struct Item {
   std::function<void()> work;
@@ -506,12 +522,23 @@ struct Item {
   const char* what = "";
   bool done = false;
 };
+struct GraphNode {
+  std::function<void()> work;
+  const char* what;
+};
+struct CUgraph_st {
+  std::vector<GraphNode> nodes;
+};
+struct CUgraphExec_st {
+  std::vector<GraphNode> nodes;
+};
 struct EventState {
   std::chrono::steady_clock::time_point when;
 };
 struct CUevent_st {
   std::shared_ptr<Item> marker;  // the record's queue item, null before the first record
   std::shared_ptr<EventState> state;
+  bool captured = false;  // last recorded inside a stream capture
 };
 
 namespace ll::emu {
@@ -548,9 +575,32 @@ bool stream_ok(cudaStream_t s) {
   if (!s) return true;
   return std::find(g_streams.begin(), g_streams.end(), s) != g_streams.end();
 }
+// The streams capturing now.
+std::vector<CUstream_st*> capturing_streams() {
+  std::vector<CUstream_st*> v;
+  for (CUstream_st* s : g_streams) {
+    if (s->capture) v.push_back(s);
+  }
+  return v;
+}
+bool capturing(cudaStream_t s) { return s && resolve(s)->capture; }
+// A call the GPU refuses during a capture: every capture in progress is invalidated.
+cudaError_t capture_violation(cudaError_t e) {
+  for (CUstream_st* s : capturing_streams()) s->capture_invalid = true;
+  t_last_error = e;
+  return e;
+}
 std::shared_ptr<Item> push(cudaStream_t stream, std::function<void()> work, const char* what,
                            std::shared_ptr<Item> extra = nullptr) {
   CUstream_st* s = resolve(stream);
+  if (s->capture) {  // recorded, not run: the item the caller gets is already "done"
+    if (work) s->capture->nodes.push_back(GraphNode{std::move(work), what});
+    auto it = std::make_shared<Item>();
+    it->stream = s;
+    it->what = what;
+    it->done = true;
+    return it;
+  }
   auto it = std::make_shared<Item>();
   it->work = std::move(work);
   it->stream = s;
@@ -630,6 +680,7 @@ cudaError_t cudaGetDevice(int* device) {
 }
 cudaError_t cudaDeviceSynchronize() {
   QueueLock lock(g_queue_mutex);
+  if (!ll::emu::capturing_streams().empty()) return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
   ll::emu::complete_all();
   return cudaSuccess;
 }
@@ -665,6 +716,10 @@ const char* cudaGetErrorString(cudaError_t error) {
     case cudaErrorNotReady: return "device not ready";
     case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
     case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaErrorStreamCaptureUnsupported: return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated: return "operation failed due to a previous error during capture";
+    case cudaErrorStreamCaptureIsolation: return "dependency created on uncaptured work in another stream";
+    case cudaErrorCapturedEvent: return "operation not permitted on an event last recorded in a capturing stream";
     case cudaErrorUnknown: return "unknown error";
   }
   return "unrecognized error code";
@@ -683,6 +738,10 @@ const char* cudaGetErrorName(cudaError_t error) {
     case cudaErrorNotReady: return "cudaErrorNotReady";
     case cudaErrorLaunchOutOfResources: return "cudaErrorLaunchOutOfResources";
     case cudaErrorLaunchFailure: return "cudaErrorLaunchFailure";
+    case cudaErrorStreamCaptureUnsupported: return "cudaErrorStreamCaptureUnsupported";
+    case cudaErrorStreamCaptureInvalidated: return "cudaErrorStreamCaptureInvalidated";
+    case cudaErrorStreamCaptureIsolation: return "cudaErrorStreamCaptureIsolation";
+    case cudaErrorCapturedEvent: return "cudaErrorCapturedEvent";
     case cudaErrorUnknown: return "cudaErrorUnknown";
   }
   return "unrecognized error code";
@@ -693,6 +752,14 @@ const char* cudaGetErrorName(cudaError_t error) {
 cudaError_t cudaMalloc(void** p, size_t bytes) {
   if (!p) return record(cudaErrorInvalidValue);
   *p = nullptr;
+  {  // "potentially unsafe" during a capture not begun in cudaStreamCaptureModeRelaxed
+    QueueLock lock(g_queue_mutex);
+    for (CUstream_st* s : ll::emu::capturing_streams()) {
+      if (s->capture_mode != cudaStreamCaptureModeRelaxed) {
+        return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
+      }
+    }
+  }
   if (bytes == 0) return cudaSuccess;
   void* q = ll::emu::host_alloc(bytes);
   if (!q) return record(cudaErrorMemoryAllocation);
@@ -706,7 +773,8 @@ cudaError_t cudaMalloc(void** p, size_t bytes) {
 
 cudaError_t cudaFree(void* p) {
   if (!p) return cudaSuccess;
-  cudaDeviceSynchronize();  // as the GPU's cudaFree does
+  // As the GPU's cudaFree does (and so refused during a capture).
+  if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess) return e;
   auto& a = allocations();
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.device.find(reinterpret_cast<uintptr_t>(p));
@@ -732,7 +800,7 @@ cudaError_t cudaHostAlloc(void** p, size_t bytes, unsigned) { return cudaMallocH
 
 cudaError_t cudaFreeHost(void* p) {
   if (!p) return cudaSuccess;
-  cudaDeviceSynchronize();
+  if (const cudaError_t e = cudaDeviceSynchronize(); e != cudaSuccess) return e;
   auto& a = allocations();
   std::lock_guard<std::mutex> lock(a.mutex);
   auto it = a.pinned.find(reinterpret_cast<uintptr_t>(p));
@@ -786,6 +854,10 @@ cudaError_t queue_copy(void* dst, const void* src, size_t bytes, cudaMemcpyKind 
   kind = resolve_kind(dst, src, bytes, kind);
   const bool host_src = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyHostToHost;
   const bool host_dst = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyHostToHost;
+  if (ll::emu::capturing(stream) &&
+      (blocking || (host_src && !is_pinned(src, bytes)) || (host_dst && !is_pinned(dst, bytes)))) {
+    return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
+  }
   std::shared_ptr<Item> it;
   if (host_src && !is_pinned(src, bytes)) {
     auto staged = std::make_shared<std::vector<char>>(static_cast<const char*>(src), static_cast<const char*>(src) + bytes);
@@ -827,6 +899,7 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   QueueLock lock(g_queue_mutex);
   if (!stream || !ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (stream->capture) return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
   ll::emu::complete_stream(stream);
   auto& v = ll::emu::g_streams;
   v.erase(std::find(v.begin(), v.end(), stream));
@@ -836,6 +909,7 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   QueueLock lock(g_queue_mutex);
   if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (ll::emu::capturing(stream)) return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
   ll::emu::complete_stream(ll::emu::resolve(stream));
   return cudaSuccess;
 }
@@ -843,6 +917,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
   QueueLock lock(g_queue_mutex);
   if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (ll::emu::capturing(stream)) return ll::emu::capture_violation(cudaErrorStreamCaptureUnsupported);
   CUstream_st* s = ll::emu::resolve(stream);
   if (!ll::emu::pending(s->last)) return cudaSuccess;
   ll::emu::complete_stream(s);
@@ -852,6 +927,13 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event, unsigned
   if (!event) return record(cudaErrorInvalidResourceHandle);
   QueueLock lock(g_queue_mutex);
   if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  if (ll::emu::capturing(stream)) {
+    // One stream per capture here: an event of the same capture is already behind us; one recorded
+    // outside would join outside work into the graph.
+    if (event->marker && !event->captured) return ll::emu::capture_violation(cudaErrorStreamCaptureIsolation);
+    return cudaSuccess;
+  }
+  if (event->captured) return record(cudaErrorCapturedEvent);
   if (event->marker) ll::emu::push(stream, nullptr, "cudaStreamWaitEvent", event->marker);
   return cudaSuccess;
 }
@@ -874,18 +956,21 @@ cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   QueueLock lock(g_queue_mutex);
   if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
   auto st = event->state;
+  event->captured = ll::emu::capturing(stream);
   event->marker = ll::emu::push(stream, [st] { st->when = std::chrono::steady_clock::now(); }, "cudaEventRecord");
   return cudaSuccess;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
   QueueLock lock(g_queue_mutex);
+  if (event->captured) return record(cudaErrorCapturedEvent);
   ll::emu::complete(event->marker);
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t event) {
   if (!event) return record(cudaErrorInvalidResourceHandle);
   QueueLock lock(g_queue_mutex);
+  if (event->captured) return record(cudaErrorCapturedEvent);
   if (!ll::emu::pending(event->marker)) return cudaSuccess;
   ll::emu::complete(event->marker);
   return cudaErrorNotReady;
@@ -894,9 +979,69 @@ cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) 
   if (!ms) return record(cudaErrorInvalidValue);
   if (!start || !end) return record(cudaErrorInvalidResourceHandle);
   QueueLock lock(g_queue_mutex);
+  if (start->captured || end->captured) return record(cudaErrorCapturedEvent);
   if (!start->marker || !end->marker) return record(cudaErrorInvalidResourceHandle);
   if (!start->marker->done || !end->marker->done) return record(cudaErrorNotReady);
   *ms = std::chrono::duration<float, std::milli>(end->state->when - start->state->when).count();
+  return cudaSuccess;
+}
+
+// ---- stream capture and graphs ------------------------------------------------------------------
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
+  QueueLock lock(g_queue_mutex);
+  // The legacy default stream cannot capture.
+  if (!stream || !ll::emu::stream_ok(stream)) return record(cudaErrorStreamCaptureUnsupported);
+  if (stream->capture) return record(cudaErrorInvalidValue);
+  if (mode < cudaStreamCaptureModeGlobal || mode > cudaStreamCaptureModeRelaxed) return record(cudaErrorInvalidValue);
+  stream->capture = new CUgraph_st;
+  stream->capture_mode = mode;
+  stream->capture_invalid = false;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t* graph) {
+  if (!graph) return record(cudaErrorInvalidValue);
+  *graph = nullptr;
+  QueueLock lock(g_queue_mutex);
+  if (!stream || !ll::emu::stream_ok(stream) || !stream->capture) return record(cudaErrorInvalidValue);
+  CUgraph_st* g = stream->capture;
+  stream->capture = nullptr;
+  if (stream->capture_invalid) {
+    stream->capture_invalid = false;
+    delete g;
+    return record(cudaErrorStreamCaptureInvalidated);
+  }
+  *graph = g;
+  return cudaSuccess;
+}
+cudaError_t cudaStreamIsCapturing(cudaStream_t stream, cudaStreamCaptureStatus* status) {
+  if (!status) return record(cudaErrorInvalidValue);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  const CUstream_st* s = ll::emu::resolve(stream);
+  *status = !s->capture            ? cudaStreamCaptureStatusNone
+            : s->capture_invalid ? cudaStreamCaptureStatusInvalidated
+                                 : cudaStreamCaptureStatusActive;
+  return cudaSuccess;
+}
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t* exec, cudaGraph_t graph, unsigned long long) {
+  if (!exec || !graph) return record(cudaErrorInvalidValue);
+  *exec = new CUgraphExec_st{graph->nodes};
+  return cudaSuccess;
+}
+// Each launch queues copies of the recorded items, in order, behind the stream's work.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+  if (!exec) return record(cudaErrorInvalidValue);
+  QueueLock lock(g_queue_mutex);
+  if (!ll::emu::stream_ok(stream)) return record(cudaErrorInvalidResourceHandle);
+  for (const GraphNode& n : exec->nodes) ll::emu::push(stream, n.work, n.what);
+  return cudaSuccess;
+}
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+  delete exec;  // queued copies of its items still run: they own their arguments
+  return cudaSuccess;
+}
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+  delete graph;
   return cudaSuccess;
 }
 

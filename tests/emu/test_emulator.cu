@@ -343,6 +343,93 @@ TEST(Emulator, CrossStreamUseNeedsAnEventWait) {
   cudaStreamDestroy(b);
 }
 
+__global__ void add_value(float* y, float v, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += v;
+}
+
+// Stream capture records instead of running; each launch of the graph runs the recorded work again,
+// reading kernel arguments as captured (the planted bug: a value meant to change per launch passed
+// by value stays the captured one).
+TEST(Emulator, StreamCaptureRecordsAndEachGraphLaunchRepeatsTheWork) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  Device<float> d(64);
+  cudaMemsetAsync(d.p, 0, 64 * sizeof(float), s);
+  float step = 1.0f;
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  cudaStreamCaptureStatus status;
+  ASSERT_EQ(cudaStreamIsCapturing(s, &status), cudaSuccess);
+  EXPECT_EQ(status, cudaStreamCaptureStatusActive);
+  add_value<<<1, 64, 0, s>>>(d.p, step, 64);
+  cudaGraph_t graph = nullptr;
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(d.get()[5], 0.0f);  // captured, not run
+  cudaGraphExec_t exec = nullptr;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  for (int i = 0; i < 3; ++i) {
+    step = 10.0f;  // too late: the launch argument was captured
+    ASSERT_EQ(cudaGraphLaunch(exec, s), cudaSuccess);
+  }
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(d.get()[5], 3.0f);
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(s);
+}
+
+// What a GPU refuses inside a capture is refused here, and it invalidates the capture.
+TEST(Emulator, StreamCaptureRefusesWaitsPageableCopiesAndCapturedEvents) {
+  cudaStream_t s;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), cudaSuccess);
+  Device<float> d(16);
+  std::vector<float> pageable(16, 1.0f);
+  cudaGraph_t graph = nullptr;
+  // A host wait inside the capture (the planted bug: an .item() in a captured step).
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  fill_value<<<1, 16, 0, s>>>(d.p, 2.0f, 16);
+  EXPECT_EQ(cudaStreamSynchronize(s), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  EXPECT_EQ(graph, nullptr);
+  (void)cudaGetLastError();
+  // A copy from pageable memory (its source would be read at every launch).
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaMemcpyAsync(d.p, pageable.data(), 16 * sizeof(float), cudaMemcpyHostToDevice, s),
+            cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  (void)cudaGetLastError();
+  // cudaMalloc outside the relaxed mode.
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal), cudaSuccess);
+  void* p = nullptr;
+  EXPECT_EQ(cudaMalloc(&p, 256), cudaErrorStreamCaptureUnsupported);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  (void)cudaGetLastError();
+  // An event recorded in a capture cannot be waited for outside it; one recorded outside cannot be
+  // waited for inside it.
+  cudaEvent_t inside, outside;
+  cudaEventCreateWithFlags(&inside, cudaEventDisableTiming);
+  cudaEventCreateWithFlags(&outside, cudaEventDisableTiming);
+  cudaEventRecord(outside, s);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaEventRecord(inside, s), cudaSuccess);
+  EXPECT_EQ(cudaEventQuery(inside), cudaErrorCapturedEvent);
+  ASSERT_EQ(cudaStreamEndCapture(s, &graph), cudaSuccess);
+  EXPECT_EQ(cudaEventSynchronize(inside), cudaErrorCapturedEvent);
+  cudaGraphDestroy(graph);
+  ASSERT_EQ(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed), cudaSuccess);
+  EXPECT_EQ(cudaStreamWaitEvent(s, outside, 0), cudaErrorStreamCaptureIsolation);
+  EXPECT_EQ(cudaStreamEndCapture(s, &graph), cudaErrorStreamCaptureInvalidated);
+  (void)cudaGetLastError();
+  // After all that the stream works as before.
+  fill_value<<<1, 16, 0, s>>>(d.p, 4.0f, 16);
+  ASSERT_EQ(cudaStreamSynchronize(s), cudaSuccess);
+  EXPECT_EQ(d.get()[0], 4.0f);
+  cudaEventDestroy(inside);
+  cudaEventDestroy(outside);
+  cudaStreamDestroy(s);
+}
+
 TEST(Emulator, TheLegacyDefaultStreamSynchronizesWithBlockingStreams) {
   cudaStream_t blocking, nonblocking;
   ASSERT_EQ(cudaStreamCreate(&blocking), cudaSuccess);

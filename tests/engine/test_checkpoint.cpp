@@ -84,6 +84,30 @@ TEST(Checkpoint, OptimizerStateRoundTrip) {
   fs::remove(path);
 }
 
+// Adam's step count survives a checkpoint exactly past 2^24 (where a float would round it), and a
+// checkpoint with PyTorch's float "step" alone still loads.
+TEST(Checkpoint, AdamStepCountIsExactBeyondFloat) {
+  auto net = make_net(3);
+  optim::Adam adam(net->parameters(), {.lr = 0.01f});
+  std::map<std::string, Tensor> state = adam.state_dict();
+  state["step_exact"] = Tensor::from_vector({1.0f, 1.0f}, {2});  // 2^24 + 1
+  adam.load_state_dict(state);
+  EXPECT_EQ(adam.steps(), (int64_t{1} << 24) + 1);
+  const std::string path = temp_path("optim_big_step.safetensors");
+  save_tensors(path, adam.state_dict());
+  optim::Adam fresh(net->parameters(), {.lr = 0.01f});
+  fresh.load_state_dict(load_tensors(path));
+  EXPECT_EQ(fresh.steps(), (int64_t{1} << 24) + 1);
+  std::map<std::string, Tensor> pytorch_style = adam.state_dict();
+  pytorch_style.erase("step_exact");
+  pytorch_style["step"] = Tensor::scalar(7.0f);
+  fresh.load_state_dict(pytorch_style);
+  EXPECT_EQ(fresh.steps(), 7);
+  state["step_exact"] = Tensor::from_vector({0.5f, 0.0f}, {2});
+  EXPECT_THROW(fresh.load_state_dict(state), std::invalid_argument);
+  fs::remove(path);
+}
+
 TEST(Checkpoint, CorruptFileIsAClearError) {
   const std::string path = temp_path("corrupt.safetensors");
   {
