@@ -23,6 +23,9 @@
 // mapping).
 // Outputs are poisoned with NaN first, so an element a kernel forgot to write fails.
 // Determinism: every op run twice on the same inputs gives bit-identical outputs.
+// On the CUDA emulator (tests/emu) the cuDNN backend runs on the emulator's cuDNN, a direct
+// convolution behind checked descriptors; there the CudnnStandIn tests also plant misuse of the
+// cuDNN API (wrong descriptors, a short workspace) and failures while a plan is built.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -40,6 +43,10 @@
 #include "kernels/conv2d.h"
 #include "kernels/conv_transpose2d.h"
 #include "tests/cuda/cuda_harness.h"
+
+#if defined(LATENTLAB_CUDA_EMULATION) && defined(LATENTLAB_HAS_CUDNN)
+#include <cudnn.h>  // the emulator's stand-in (tests/emu/include/cudnn.h)
+#endif
 
 namespace ll {
 namespace {
@@ -545,6 +552,340 @@ TEST(ConvBackendSelection, PlainEntryPointsRouteOnTheBackend) {
     }
   }
 }
+
+// ---- the emulator's cuDNN catches misuse (emulated build only) ----------------------------------
+// The emulator's cuDNN (tests/emu/emu_cudnn.cpp) checks descriptors, algorithms and workspaces as
+// cuDNN does, so that a bug in how cudnn_conv.cu describes a convolution fails in CI as it would on
+// a GPU. These tests plant such bugs: they call the cuDNN API as cudnn_conv.cu's build_plan and its
+// forward / backward_data / backward_filter do, with one thing wrong, and expect
+// CUDNN_STATUS_BAD_PARAM; then they check that cudnn_conv.cu's plans own their descriptors, also
+// when building one throws (ll::emu::cudnn_live_descriptors, ll::emu::cudnn_fail_next).
+#if defined(LATENTLAB_CUDA_EMULATION) && defined(LATENTLAB_HAS_CUDNN)
+
+// The descriptors of one conv2d, made as build_plan makes them (NCHW float, cross-correlation,
+// FP32 math), except that x and y get the dimensions given; destroyed with the object.
+struct StandInPlan {
+  cudnnTensorDescriptor_t x = nullptr, y = nullptr;
+  cudnnFilterDescriptor_t w = nullptr;
+  cudnnConvolutionDescriptor_t conv = nullptr;
+
+  StandInPlan(const Conv2dShape& s, const std::vector<int>& x_dims,
+              const std::vector<int>& y_dims) {
+    EXPECT_EQ(cudnnCreateTensorDescriptor(&x), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnCreateTensorDescriptor(&y), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnCreateFilterDescriptor(&w), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnCreateConvolutionDescriptor(&conv), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnSetTensor4dDescriptor(x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, x_dims[0],
+                                         x_dims[1], x_dims[2], x_dims[3]),
+              CUDNN_STATUS_SUCCESS);
+    if (!y_dims.empty()) {  // empty: y is left unset
+      EXPECT_EQ(cudnnSetTensor4dDescriptor(y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, y_dims[0],
+                                           y_dims[1], y_dims[2], y_dims[3]),
+                CUDNN_STATUS_SUCCESS);
+    }
+    EXPECT_EQ(cudnnSetFilter4dDescriptor(w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                         static_cast<int>(s.K), static_cast<int>(s.C),
+                                         static_cast<int>(s.R), static_cast<int>(s.S)),
+              CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(
+        cudnnSetConvolution2dDescriptor(conv, static_cast<int>(s.pad_h), static_cast<int>(s.pad_w),
+                                        static_cast<int>(s.stride_h), static_cast<int>(s.stride_w),
+                                        1, 1, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT),
+        CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH), CUDNN_STATUS_SUCCESS);
+  }
+  ~StandInPlan() {
+    cudnnDestroyTensorDescriptor(x);
+    cudnnDestroyTensorDescriptor(y);
+    cudnnDestroyFilterDescriptor(w);
+    cudnnDestroyConvolutionDescriptor(conv);
+  }
+  StandInPlan(const StandInPlan&) = delete;
+  StandInPlan& operator=(const StandInPlan&) = delete;
+};
+
+// The first deterministic FP32 algorithm of a ranking, as cudnn_conv.cu's choose() takes it.
+template <typename Perf>
+Perf first_deterministic_fp32(const std::vector<Perf>& perf, int returned) {
+  for (int i = 0; i < returned; ++i) {
+    const Perf& p = perf[static_cast<size_t>(i)];
+    if (p.status == CUDNN_STATUS_SUCCESS && p.determinism == CUDNN_DETERMINISTIC &&
+        p.mathType == CUDNN_FMA_MATH) {
+      return p;
+    }
+  }
+  ADD_FAILURE() << "no deterministic FP32 algorithm among " << returned;
+  return perf[0];
+}
+
+// The handle cudnn_conv.cu keeps, here one per test, bound to the compute stream.
+class CudnnHandle {
+ public:
+  CudnnHandle() {
+    EXPECT_EQ(cudnnCreate(&h_), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnSetStream(h_, testing::stream()), CUDNN_STATUS_SUCCESS);
+  }
+  ~CudnnHandle() { cudnnDestroy(h_); }
+  CudnnHandle(const CudnnHandle&) = delete;
+  CudnnHandle& operator=(const CudnnHandle&) = delete;
+  cudnnHandle_t get() const { return h_; }
+
+ private:
+  cudnnHandle_t h_ = nullptr;
+};
+
+bool all_nan(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float e) { return std::isnan(e); });
+}
+
+TEST(CudnnStandIn, RejectsDescriptorsThatDisagree) {
+  LL_REQUIRE_GPU();
+  // x (2, 3, 9, 9), w (4, 3, 3, 3), stride 2, pad 1: y (2, 4, 5, 5).
+  const ConvCase c = conv("standin_descriptors", 2, 3, 9, 9, 4, 3, 2, 1);
+  const Conv2dShape s = conv_shape(c);
+  const int N = 2, C = 3, H = 9, W = 9, K = 4, P = static_cast<int>(s.P()),
+            Q = static_cast<int>(s.Q());
+  ASSERT_EQ(P, 5);
+  const long live_at_start = ll::emu::cudnn_live_descriptors();
+  const CudnnHandle handle;
+  const cudnnHandle_t h = handle.get();
+  const Reference& r = reference(c);
+  DeviceBuffer<float> x(r.x), w(r.w), gy(r.gy), y(r.y_plain.size()), gx(r.gx.size()),
+      gw(r.gw.size());
+  const float one = 1.0f, zero = 0.0f;
+  {
+    // As cudnn_conv.cu does it: every call succeeds and computes the convolution.
+    const StandInPlan ok(s, {N, C, H, W}, {N, K, P, Q});
+    int n = 0, k = 0, oh = 0, ow = 0;
+    EXPECT_EQ(cudnnGetConvolution2dForwardOutputDim(ok.conv, ok.x, ok.w, &n, &k, &oh, &ow),
+              CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(std::vector<int>({n, k, oh, ow}), std::vector<int>({N, K, P, Q}));
+    int max_count = 0, returned = 0;
+    EXPECT_EQ(cudnnGetConvolutionForwardAlgorithmMaxCount(h, &max_count), CUDNN_STATUS_SUCCESS);
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> perf(static_cast<size_t>(max_count));
+    ASSERT_EQ(cudnnGetConvolutionForwardAlgorithm_v7(h, ok.x, ok.w, ok.conv, ok.y, max_count,
+                                                     &returned, perf.data()),
+              CUDNN_STATUS_SUCCESS);
+    const cudnnConvolutionFwdAlgo_t algo = first_deterministic_fp32(perf, returned).algo;
+    size_t bytes = 0;
+    EXPECT_EQ(cudnnGetConvolutionForwardWorkspaceSize(h, ok.x, ok.w, ok.conv, ok.y, algo, &bytes),
+              CUDNN_STATUS_SUCCESS);
+    DeviceBuffer<char> ws(std::max<size_t>(bytes, 1));
+    y.poison();
+    EXPECT_EQ(cudnnConvolutionForward(h, &one, ok.x, x.get(), ok.w, w.get(), ok.conv, algo,
+                                      ws.get(), bytes, &zero, ok.y, y.get()),
+              CUDNN_STATUS_SUCCESS);
+    EXPECT_TRUE(close_to(y.download(), r.y_plain, r.y_plain_mag, kEps, kEps, "stand-in forward"));
+  }
+  // y's shape is not the convolution's output shape (a wrong P, Q, K or N in build_plan's
+  // set_tensor(p.y, ...)): every call that takes y says so, and nothing runs.
+  for (const std::vector<int>& bad_y :
+       {std::vector<int>{N, K, P + 1, Q}, std::vector<int>{N, K, P, Q - 1},
+        std::vector<int>{N, K + 1, P, Q}, std::vector<int>{N - 1, K, P, Q},
+        std::vector<int>{N, K, Q, P + 2}}) {
+    SCOPED_TRACE("y (" + std::to_string(bad_y[0]) + ", " + std::to_string(bad_y[1]) + ", " +
+                 std::to_string(bad_y[2]) + ", " + std::to_string(bad_y[3]) + ")");
+    const StandInPlan bad(s, {N, C, H, W}, bad_y);
+    int returned = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[8];
+    cudnnConvolutionBwdDataAlgoPerf_t bwd_data[8];
+    cudnnConvolutionBwdFilterAlgoPerf_t bwd_filter[8];
+    EXPECT_EQ(
+        cudnnGetConvolutionForwardAlgorithm_v7(h, bad.x, bad.w, bad.conv, bad.y, 8, &returned, fwd),
+        CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, bad.w, bad.y, bad.conv, bad.x, 8,
+                                                          &returned, bwd_data),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, bad.x, bad.y, bad.conv, bad.w, 8,
+                                                            &returned, bwd_filter),
+              CUDNN_STATUS_BAD_PARAM);
+    size_t bytes = 0;
+    EXPECT_EQ(
+        cudnnGetConvolutionForwardWorkspaceSize(h, bad.x, bad.w, bad.conv, bad.y,
+                                                CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, &bytes),
+        CUDNN_STATUS_BAD_PARAM);
+    y.poison();
+    gx.poison();
+    gw.poison();
+    EXPECT_EQ(cudnnConvolutionForward(h, &one, bad.x, x.get(), bad.w, w.get(), bad.conv,
+                                      CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero,
+                                      bad.y, y.get()),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnConvolutionBackwardData(h, &one, bad.w, w.get(), bad.y, gy.get(), bad.conv,
+                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, nullptr, 0, &zero,
+                                           bad.x, gx.get()),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnConvolutionBackwardFilter(h, &one, bad.x, x.get(), bad.y, gy.get(), bad.conv,
+                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, nullptr, 0, &zero,
+                                             bad.w, gw.get()),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_TRUE(all_nan(y.download()) && all_nan(gx.download()) && all_nan(gw.download()))
+        << "a rejected call wrote";
+  }
+  {
+    // x's channels are not w's (C + 1 in set_tensor(p.x, ...)).
+    const StandInPlan bad(s, {N, C + 1, H, W}, {N, K, P, Q});
+    int n = 0, k = 0, oh = 0, ow = 0;
+    EXPECT_EQ(cudnnGetConvolution2dForwardOutputDim(bad.conv, bad.x, bad.w, &n, &k, &oh, &ow),
+              CUDNN_STATUS_BAD_PARAM);
+    int returned = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[8];
+    EXPECT_EQ(
+        cudnnGetConvolutionForwardAlgorithm_v7(h, bad.x, bad.w, bad.conv, bad.y, 8, &returned, fwd),
+        CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnConvolutionForward(h, &one, bad.x, x.get(), bad.w, w.get(), bad.conv,
+                                      CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, nullptr, 0, &zero,
+                                      bad.y, y.get()),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnConvolutionBackwardData(h, &one, bad.w, w.get(), bad.y, gy.get(), bad.conv,
+                                           CUDNN_CONVOLUTION_BWD_DATA_ALGO_0, nullptr, 0, &zero,
+                                           bad.x, gx.get()),
+              CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(cudnnConvolutionBackwardFilter(h, &one, bad.x, x.get(), bad.y, gy.get(), bad.conv,
+                                             CUDNN_CONVOLUTION_BWD_FILTER_ALGO_0, nullptr, 0, &zero,
+                                             bad.w, gw.get()),
+              CUDNN_STATUS_BAD_PARAM);
+  }
+  {
+    // y never set (a set_tensor call missing from build_plan).
+    const StandInPlan bad(s, {N, C, H, W}, {});
+    int returned = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[8];
+    EXPECT_EQ(
+        cudnnGetConvolutionForwardAlgorithm_v7(h, bad.x, bad.w, bad.conv, bad.y, 8, &returned, fwd),
+        CUDNN_STATUS_BAD_PARAM);
+  }
+  {
+    // The workspace: the chosen backward-data and backward-filter algorithms (deterministic, FP32)
+    // ask for one; a byte less than asked, none, or host memory in its place is refused, and the
+    // workspace asked for is accepted.
+    const StandInPlan ok(s, {N, C, H, W}, {N, K, P, Q});
+    int returned = 0;
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> data_perf(CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT);
+    ASSERT_EQ(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, ok.w, ok.y, ok.conv, ok.x,
+                                                          CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                                                          &returned, data_perf.data()),
+              CUDNN_STATUS_SUCCESS);
+    const cudnnConvolutionBwdDataAlgo_t data_algo =
+        first_deterministic_fp32(data_perf, returned).algo;
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> filter_perf(
+        CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT);
+    ASSERT_EQ(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, ok.x, ok.y, ok.conv, ok.w,
+                                                            CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+                                                            &returned, filter_perf.data()),
+              CUDNN_STATUS_SUCCESS);
+    const cudnnConvolutionBwdFilterAlgo_t filter_algo =
+        first_deterministic_fp32(filter_perf, returned).algo;
+    size_t data_bytes = 0, filter_bytes = 0;
+    EXPECT_EQ(cudnnGetConvolutionBackwardDataWorkspaceSize(h, ok.w, ok.y, ok.conv, ok.x, data_algo,
+                                                           &data_bytes),
+              CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, ok.x, ok.y, ok.conv, ok.w,
+                                                             filter_algo, &filter_bytes),
+              CUDNN_STATUS_SUCCESS);
+    ASSERT_GT(data_bytes, 0u);
+    ASSERT_GT(filter_bytes, 0u);
+    DeviceBuffer<char> ws(std::max(data_bytes, filter_bytes));
+    std::vector<char> host(ws.size());
+    auto data = [&](void* p, size_t bytes) {
+      return cudnnConvolutionBackwardData(h, &one, ok.w, w.get(), ok.y, gy.get(), ok.conv,
+                                          data_algo, p, bytes, &zero, ok.x, gx.get());
+    };
+    auto filter = [&](void* p, size_t bytes) {
+      return cudnnConvolutionBackwardFilter(h, &one, ok.x, x.get(), ok.y, gy.get(), ok.conv,
+                                            filter_algo, p, bytes, &zero, ok.w, gw.get());
+    };
+    gx.poison();
+    gw.poison();
+    EXPECT_EQ(data(ws.get(), data_bytes - 1), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(data(nullptr, data_bytes), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(data(host.data(), data_bytes), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(filter(ws.get(), filter_bytes - 1), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(filter(nullptr, filter_bytes), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_EQ(filter(host.data(), filter_bytes), CUDNN_STATUS_BAD_PARAM);
+    EXPECT_TRUE(all_nan(gx.download()) && all_nan(gw.download())) << "a rejected call wrote";
+    EXPECT_EQ(data(ws.get(), data_bytes), CUDNN_STATUS_SUCCESS);
+    EXPECT_EQ(filter(ws.get(), filter_bytes), CUDNN_STATUS_SUCCESS);
+    EXPECT_TRUE(close_to(gx.download(), r.gx, r.gx_mag, kEps, kEps, "stand-in backward data"));
+    EXPECT_TRUE(close_to(gw.download(), r.gw, r.gw_mag, kEps, kEps, "stand-in backward filter"));
+  }
+  EXPECT_EQ(ll::emu::cudnn_live_descriptors(), live_at_start) << "descriptors leaked";
+}
+
+// cudnn_conv.cu's plans: one per (op, shape, TF32 setting), six descriptors each, kept for the
+// process; a plan whose build throws (a cuDNN call fails, or no algorithm meets its rules) leaves
+// no descriptor behind and is not kept.
+TEST(CudnnStandIn, PlansOwnTheirDescriptors) {
+  LL_REQUIRE_GPU();
+  kc::set_allow_tf32(false);
+  const auto st = testing::stream();
+  const long kPerPlan = 6;
+  // Shapes no other test of this file plans (plans are cached by shape):
+  // x (1, 2, H, 7), w (3, 2, 3, 3).
+  auto shape = [](int64_t H) { return conv_shape(conv("standin_plans", 1, 2, H, 7, 3, 3, 1, 1)); };
+  const Conv2dShape s = shape(7);
+  DeviceBuffer<float> x(static_cast<size_t>(1 * 2 * 16 * 7)), w(static_cast<size_t>(3 * 2 * 3 * 3));
+  DeviceBuffer<float> y(static_cast<size_t>(1 * 3 * 16 * 7)), gx(x.size()), gw(w.size());
+  x.upload(testing::random_vector(x.size(), 1));
+  w.upload(testing::random_vector(w.size(), 2));
+  y.upload(testing::random_vector(y.size(), 3));
+
+  const long start = ll::emu::cudnn_live_descriptors();
+  kc::conv2d_forward_cudnn(s, x.get(), w.get(), nullptr, y.get(), st);
+  EXPECT_EQ(ll::emu::cudnn_live_descriptors(), start + kPerPlan)
+      << "the first forward builds one plan";
+  kc::conv2d_forward_cudnn(s, x.get(), w.get(), nullptr, y.get(), st);
+  EXPECT_EQ(ll::emu::cudnn_live_descriptors(), start + kPerPlan) << "the second reuses it";
+  kc::conv2d_backward_data_cudnn(s, y.get(), w.get(), gx.get(), st);
+  kc::conv2d_backward_weight_cudnn(s, x.get(), y.get(), gw.get(), st);
+  kc::conv2d_backward_data_cudnn(s, y.get(), w.get(), gx.get(), st);
+  EXPECT_EQ(ll::emu::cudnn_live_descriptors(), start + 3 * kPerPlan) << "one plan per op";
+
+  // Building a plan throws at each step that can fail: the descriptors made before are destroyed,
+  // and the same call afterwards builds the plan anew (the failed one was not kept).
+  struct Planted {
+    const char* function;
+    cudnnStatus_t status;
+    const char* message;  // in the exception's text
+  };
+  const Planted planted[] = {
+      {"cudnnCreateTensorDescriptor", CUDNN_STATUS_INTERNAL_ERROR, "cudnnCreateTensorDescriptor"},
+      // after the four tensor descriptors
+      {"cudnnCreateFilterDescriptor", CUDNN_STATUS_INTERNAL_ERROR, "cudnnCreateFilterDescriptor"},
+      {"cudnnCreateConvolutionDescriptor", CUDNN_STATUS_INTERNAL_ERROR,
+       "cudnnCreateConvolutionDescriptor"},
+      {"cudnnSetConvolution2dDescriptor", CUDNN_STATUS_NOT_SUPPORTED,
+       "cudnnSetConvolution2dDescriptor"},
+      {"cudnnGetConvolution2dForwardOutputDim", CUDNN_STATUS_BAD_PARAM,
+       "cudnnGetConvolution2dForwardOutputDim"},
+      // every algorithm of the ranking unusable: choose() throws
+      {"cudnnGetConvolutionBackwardFilterAlgorithm_v7", CUDNN_STATUS_NOT_SUPPORTED,
+       "offers no deterministic"},
+      {"cudnnGetConvolutionBackwardFilterWorkspaceSize", CUDNN_STATUS_BAD_PARAM,
+       "cudnnGetConvolutionBackwardFilterWorkspaceSize"},
+  };
+  int64_t H = 8;
+  for (const Planted& p : planted) {
+    SCOPED_TRACE(p.function);
+    const Conv2dShape fresh = shape(H++);
+    const long before = ll::emu::cudnn_live_descriptors();
+    ll::emu::cudnn_fail_next(p.function, p.status);
+    try {
+      kc::conv2d_backward_weight_cudnn(fresh, x.get(), y.get(), gw.get(), st);
+      ADD_FAILURE() << "the planted failure did not throw";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find(p.message), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ll::emu::cudnn_live_descriptors(), before) << "a failed plan leaked descriptors";
+    kc::conv2d_backward_weight_cudnn(fresh, x.get(), y.get(), gw.get(), st);
+    EXPECT_EQ(ll::emu::cudnn_live_descriptors(), before + kPerPlan)
+        << "the plan is built on the next call";
+  }
+  const std::vector<float> out = gw.download();  // waits for the queued work
+  EXPECT_FALSE(std::any_of(out.begin(), out.end(), [](float e) { return std::isnan(e); }));
+}
+
+#endif  // LATENTLAB_CUDA_EMULATION && LATENTLAB_HAS_CUDNN
 
 }  // namespace
 }  // namespace ll

@@ -176,6 +176,12 @@ cudnnStatus_t cudnnAddTensor(cudnnHandle_t handle, const void* alpha, cudnnTenso
                              const void* beta, cudnnTensorDescriptor_t c_desc, void* c);
 
 namespace ll::emu {
-// Descriptors created and not destroyed (for the emulator's leak test).
+// Descriptors created and not destroyed (for the leak tests: tests/cuda/test_conv_cuda.cpp).
 long cudnn_live_descriptors();
+// A planted failure, for tests of the callers' error paths: the next call of the cuDNN function
+// named `function` (e.g. "cudnnCreateFilterDescriptor") returns `status` and does nothing else;
+// an algorithm ranking (cudnnGetConvolution*Algorithm_v7) instead succeeds and reports `status`
+// for every algorithm it returns, as cuDNN does for algorithms that cannot run a convolution.
+// Several may be planted; each is used once.
+void cudnn_fail_next(const char* function, cudnnStatus_t status);
 }  // namespace ll::emu

@@ -32,6 +32,9 @@
 // - cuRAND's device API for Philox4_32_10 (curand_kernel.h), written from the cuRAND headers'
 //   documented algorithm, independently of kernels/common/philox.h; curand_normal* take cuRAND's
 //   host branch (precise sinf/cosf where the GPU uses __sincosf).
+// - cuDNN's convolution API as kernels/cuda/cudnn_conv.cu calls it (cudnn.h, emu_cudnn.cpp):
+//   descriptors, algorithm rankings and workspaces checked as cuDNN checks them, over a direct CPU
+//   convolution queued on the handle's stream (not cuDNN's algorithms or their rounding).
 //
 // What is not: cuBLAS, cuRAND and cuDNN themselves (the emulation is our reading of their
 // documentation), GPU timing, asynchrony (no race between the host and a stream, or between
