@@ -5,30 +5,37 @@
 // What is emulated
 // - Kernels and launches. Every `K<<<grid, block, smem, stream>>>(args)` is rewritten at build time
 //   (tests/emu/rewrite_launches.py) into ::ll::emu::launch(...), which checks the launch shape the
-//   way the GPU does (a bad one sets cudaErrorInvalidConfiguration for cudaGetLastError) and then
-//   runs the grid on the calling OS thread: blocks one after another, and within a block every CUDA
-//   thread as a stackful coroutine (a fiber, switched by a few lines of x86-64 assembly), so that
-//   __syncthreads() and the warp shuffles have their real meaning. Odd-numbered blocks run their
-//   threads in reverse order, so that a missing barrier gives wrong results in some block.
-// - Shared memory. `__shared__` is `static`: blocks run one at a time on one OS thread (launches are
-//   serialized by a mutex), so a function-static array is exactly one block's shared memory.
-//   (Its contents persist from one block to the next; a GPU would give garbage there, and a kernel
-//   that reads shared memory before writing it is not caught.)
+//   way the GPU does (a bad one sets cudaErrorInvalidConfiguration for cudaGetLastError; more
+//   threads than the kernel's __launch_bounds__, cudaErrorLaunchOutOfResources) and queues the grid
+//   on its stream. When it runs, blocks run one after another on one OS thread, and within a block
+//   every CUDA thread is a stackful coroutine (a fiber, switched by a few lines of x86-64 assembly),
+//   so that __syncthreads() and the warp shuffles have their real meaning. The order of the blocks,
+//   and of the threads between two barriers, is a seeded random permutation (LL_EMU_SEED, printed
+//   with every abort), so that a missing barrier gives wrong results for some seed.
+// - Shared memory. `__shared__` is `static` (blocks run one at a time, so a function-static array is
+//   exactly one block's shared memory); the rewrite registers each array, which is poisoned with NaN
+//   bytes at the start of every block (a read before a write shows) and counted against the 48 KB of
+//   static shared memory a block may have.
 // - Barriers and warps, strictly. __syncthreads() waits for every thread of the block; a thread that
 //   exits while others wait at a barrier, a barrier after a thread exited, or threads waiting at
 //   different __syncthreads() call sites abort with a message naming the kernel (each is undefined
 //   behaviour, usually a hang, on a GPU). __shfl_*_sync / __ballot_sync wait for every lane named in the mask;
 //   a named lane that exited, that does not exist (partial warp), or a caller outside its own mask
 //   aborts likewise. Warps are 32 consecutive linear thread ids, as on the GPU.
-// - threadIdx, blockIdx, blockDim, gridDim, warpSize; dim3, uint3 and the vector types;
-//   the intrinsics our kernels call (fast ones become the precise <cmath> functions).
+// - threadIdx, blockIdx, blockDim, gridDim, warpSize; dim3, uint3 and the vector types; the
+//   intrinsics our kernels call, the fast ones (__expf, __logf, __sinf, __fdividef, ...) approximated
+//   within the CUDA guide's error bounds (below), and a*b+c contracted into fused multiply-adds as
+//   nvcc does (-ffp-contract=fast, except in the files the CUDA build compiles with -fmad=false).
 // - The runtime (cuda_runtime.h): host memory behind cudaMalloc (256-byte aligned, filled with
 //   0xFF bytes, i.e. NaNs, so a kernel reading memory nobody wrote shows it), range-checked copies
-//   and memsets, streams whose work runs synchronously at enqueue, events with host time, one
-//   device that says it is an emulator, cudaGetLastError semantics.
+//   and memsets; per-stream queues that run only at synchronization points (stream, event and device
+//   syncs, blocking copies, queries), with events, cudaStreamWaitEvent and the legacy default
+//   stream's implicit synchronization, so work read before its synchronization shows stale values;
+//   stream capture into graphs (cudaStreamBeginCapture .. cudaGraphLaunch), refusing what a GPU
+//   refuses during a capture; one device that says it is an emulator; cudaGetLastError semantics.
 // - cuBLAS (cublas_v2.h): cublasSgemm / cublasSgemmStridedBatched in cuBLAS's column-major
-//   semantics, with its argument checks, through OpenBLAS; the math mode is recorded but GEMMs are
-//   always full FP32 (TF32 is not emulated).
+//   semantics, with its argument checks, through OpenBLAS, the K dimension summed in blocks in an
+//   order unlike OpenBLAS's, and with TF32 rounding of the inputs in CUBLAS_TF32_TENSOR_OP_MATH.
 // - cuRAND's device API for Philox4_32_10 (curand_kernel.h), written from the cuRAND headers'
 //   documented algorithm, independently of kernels/common/philox.h; curand_normal* take cuRAND's
 //   host branch (precise sinf/cosf where the GPU uses __sincosf).
@@ -37,12 +44,12 @@
 //   convolution queued on the handle's stream (not cuDNN's algorithms or their rounding).
 //
 // What is not: cuBLAS, cuRAND and cuDNN themselves (the emulation is our reading of their
-// documentation), GPU timing, asynchrony (no race between the host and a stream, or between
-// streams, can show), memory-model effects (every write is visible at once; missing __syncwarp or
-// __threadfence is not caught), fused multiply-adds (the GPU contracts a*b+c unless -fmad=false;
-// here nothing is contracted), fast-math intrinsics' ulp errors, atomics, dynamic shared memory,
-// device-side printf/assert, and out-of-bounds accesses inside kernels (they touch host memory:
-// run under valgrind or ASan to catch them).
+// documentation), GPU timing, true concurrency (streams run one at a time, at synchronization
+// points: a missing event wait shows as a stale read, not as a race report), memory-model effects
+// (every write is visible at once; missing __syncwarp or __threadfence is not caught), the exact
+// ulp errors of the GPU's fast intrinsics, atomics, dynamic shared memory, device-side
+// printf/assert, and out-of-bounds accesses inside kernels (they touch host memory: run under
+// valgrind or ASan to catch them).
 #pragma once
 #include <cmath>
 #include <cstddef>
