@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "apps/commands.h"
+#include "apps/train_control.h"
 #include "data/dataset.h"
 
 namespace ll::app {
@@ -23,6 +24,10 @@ int run_cli(int argc, const char* const* argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);  // prints the usage or --help; nonzero for real errors
+  } catch (const Interrupted& e) {
+    // SIGINT/SIGTERM during training: one line saying what was kept, and the shell's status for it.
+    std::cerr << "latentlab: " << e.what() << "\n";
+    return e.exit_status();
   } catch (const std::exception& e) {
     std::cerr << "latentlab: error: " << e.what() << "\n";
     return 1;

@@ -17,6 +17,7 @@
 #include "apps/device_flags.h"
 #include "apps/run_dir.h"
 #include "apps/train_classifier.h"
+#include "apps/train_control.h"
 #include "apps/train_gan.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -78,15 +79,15 @@ void truncate_dataset(data::Dataset& d, int64_t limit) {
   if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
 }
 
-void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& dir, int64_t epoch, uint64_t seed,
-                    Device device) {
+// Writes the samples grid to `samples_path` and the reconstructions to `recon_path`.
+void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& samples_path,
+                    const std::string& recon_path, uint64_t seed, Device device) {
   NoGradGuard no_grad;
   model.eval();
   // 64 decoded prior samples from a fixed batch of codes: the same z every epoch.
   Generator zgen(seed, kSamples);
   const Tensor z = randn({64, model.config().latent_dim}, zgen, device);
-  data::save_png((fs::path(dir) / ("samples_epoch" + std::to_string(epoch) + ".png")).string(),
-                 data::make_grid(model.generate(z).to(Device::CPU), 8, 2, 0, 0.0f, 1.0f, 2));
+  data::save_png(samples_path, data::make_grid(model.generate(z).to(Device::CPU), 8, 2, 0, 0.0f, 1.0f, 2));
   // 8 test images above their reconstructions from the mean code, twice.
   const int64_t k = std::min<int64_t>(16, test.n);
   std::vector<int64_t> idx(static_cast<size_t>(k));
@@ -99,8 +100,53 @@ void write_pictures(Autoencoder& model, const data::Dataset& test, const std::st
     rows.push_back(x.to(Device::CPU).slice(b, e));
     rows.push_back(r.slice(b, e));
   }
-  data::save_png((fs::path(dir) / "recon.png").string(), data::make_grid(cat(rows, 0), 8, 2, 0, 0.0f, 1.0f, 2));
+  data::save_png(recon_path, data::make_grid(cat(rows, 0), 8, 2, 0, 0.0f, 1.0f, 2));
   model.train();
+}
+
+// The limits of the numeric flags. Values outside them are refused, one line naming the flag, before
+// any data is read or any file written. The bounds on sizes are far above any sensible value and
+// only keep arithmetic and allocations finite.
+constexpr int64_t kMaxEpochs = 1000000;
+constexpr int64_t kMaxBatch = int64_t{1} << 20;
+constexpr int64_t kMaxLatent = 4096;  // models::VaeConfig's bound
+constexpr int64_t kMaxHidden = 65536;
+constexpr int64_t kMaxChannels = 1024;
+constexpr int64_t kMaxImageSize = 1024;
+constexpr int64_t kMaxFidN = 1000000;
+
+void check_range(const char* flag, int64_t value, int64_t lo, int64_t hi) {
+  if (value < lo || value > hi) {
+    throw std::invalid_argument(std::string(flag) + " must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+                                std::to_string(value));
+  }
+}
+
+std::string number_text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+void check_flags(const TrainOptions& o) {
+  check_range("--epochs", o.epochs, 1, kMaxEpochs);
+  // A batch larger than the training set is allowed where the last partial batch is kept (ae, vae,
+  // classifier: one step of all images per epoch); the GANs, which drop it, refuse it once the data
+  // set is read.
+  check_range("--batch-size", o.batch_size, 1, kMaxBatch);
+  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive finite number, got " + number_text(o.lr));
+  check_range("--latent-dim", o.latent_dim, 1, kMaxLatent);
+  check_range("--hidden", o.hidden, 1, kMaxHidden);
+  check_range("--conv-channels", o.conv_channels, 1, kMaxChannels);
+  if (!(o.beta >= 0.0) || !std::isfinite(o.beta)) throw std::invalid_argument("--beta must be a finite number >= 0, got " + number_text(o.beta));
+  if (o.limit < 0) throw std::invalid_argument("--limit must be >= 0 (0: all images), got " + std::to_string(o.limit));
+  if (o.test_limit < 0) throw std::invalid_argument("--test-limit must be >= 0 (0: all images), got " + std::to_string(o.test_limit));
+  if (!(o.beta1 >= 0.0 && o.beta1 < 1.0)) throw std::invalid_argument("--beta1 must be in [0, 1), got " + number_text(o.beta1));
+  check_range("--nz", o.nz, 1, kMaxLatent);
+  check_range("--ngf", o.ngf, 1, kMaxChannels);
+  check_range("--ndf", o.ndf, 1, kMaxChannels);
+  check_range("--image-size", o.image_size, 0, kMaxImageSize);
+  check_range("--fid-n", o.fid_n, 0, kMaxFidN);
 }
 
 VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
@@ -121,14 +167,15 @@ VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
 }
 
 void run_train(const TrainOptions& o) {
-  if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
-  if (o.batch_size < 1) throw std::invalid_argument("--batch-size must be at least 1");
-  if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
   const Device device = apply_device_flags(o.device);
   if (o.cuda_graph && device != Device::CUDA) {
     throw std::invalid_argument("--cuda-graph needs the GPU: add --device cuda (this run is on the " +
                                 std::string(device_name(device)) + ")");
   }
+  // An existing run directory is locked before the data is read, so that a second training into it
+  // is refused at once; a new one after, so that a data set that fails to load leaves no directory.
+  std::unique_ptr<RunLock> lock;
+  if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
 
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   data::Dataset test = data::load_dataset(o.data, data::Split::Test);
@@ -137,6 +184,8 @@ void run_train(const TrainOptions& o) {
   const VaeConfig wanted = config_from_flags(o, train);
 
   fs::create_directories(o.out);
+  if (!lock) lock = std::make_unique<RunLock>(o.out);
+  recover_run_dir(o.out);
   std::unique_ptr<Autoencoder> model;
   int64_t start_epoch = 0;
   uint64_t noise_offset = 0;
@@ -188,13 +237,17 @@ void run_train(const TrainOptions& o) {
             << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
 
+  // SIGINT/SIGTERM: the loop stops after the step in progress; the epoch is not saved (a checkpoint
+  // is a whole epoch) and the message says which one --resume continues from.
+  StopSignals stop_signals;
+  int64_t saved_epoch = start_epoch;
   for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;
     loader.start_epoch(epoch);
     const int64_t steps = loader.batches_per_epoch();
     double loss_sum = 0, recon_sum = 0, kl_sum = 0;
-    int64_t seen = 0, step = 0;
+    int64_t seen = 0, step = 0, started = 0;
     // Each step's loss is read after the next step has been queued (models::train_step_async): no
     // host synchronization inside a step, and the GPU never idles while the host reads a loss.
     // The sums are taken in step order, as before.
@@ -208,8 +261,8 @@ void run_train(const TrainOptions& o) {
       ++step;
       if (!std::isfinite(l.recon_sum) || !std::isfinite(l.kl_sum)) {
         throw std::runtime_error("the loss became " + std::to_string(l.recon_sum + l.kl_sum) + " at epoch " +
-                                 std::to_string(epoch + 1) + " step " + std::to_string(step) +
-                                 ": lower --lr (the last good checkpoint is in " + o.out + ")");
+                                 std::to_string(epoch + 1) + " step " + std::to_string(step) + ": lower --lr (" +
+                                 last_checkpoint_phrase(o.out, saved_epoch) + ")");
       }
       const auto now = std::chrono::steady_clock::now();
       if (tty && (std::chrono::duration<double>(now - last_print).count() > 0.25 || step == steps)) {
@@ -223,10 +276,17 @@ void run_train(const TrainOptions& o) {
       }
     };
     while (auto batch = loader.next()) {
+      test_step_point(epoch + 1, ++started);
       models::PendingVaeLoss next = graph_step ? graph_step->step(batch->images.to(device))
                                                : models::train_step_async(*model, adam, batch->images.to(device), noise);
       if (pending.defined()) account(pending);
       pending = std::move(next);
+      if (const int sig = StopSignals::pending()) {
+        if (tty) std::fprintf(stderr, "\n");
+        throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
+                                   std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
+                                   last_checkpoint_phrase(o.out, saved_epoch));
+      }
     }
     if (pending.defined()) account(pending);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -236,35 +296,47 @@ void run_train(const TrainOptions& o) {
     const DatasetLoss te = evaluate_dataset(*model, test, o.batch_size, test_noise, device);
     const double test_loss = te.loss_per_image(model->config().beta);
 
-    // Save: optimizer first, then the model (both stamped with the epoch; --resume checks they agree).
+    // Save the epoch as one checkpoint (apps/run_dir.h: CheckpointSet): the optimizer, the model
+    // (both stamped with the epoch; --resume checks they agree), the pictures and the metrics line
+    // replace the previous epoch's together, or not at all.
     const std::string epoch_str = std::to_string(epoch + 1);
-    save_tensors(optimizer_path(o.out), adam.state_dict(), {{"epoch", epoch_str}});
-    Metadata m{{"config", model->config().to_json()},
-               {"data", o.data},
-               {"epoch", epoch_str},
-               {"seed", std::to_string(o.seed)},
-               {"noise_offset", std::to_string(noise.offset())},
-               {"lr", std::to_string(o.lr)},
-               {"batch_size", std::to_string(o.batch_size)},
-               {"format", "pt"}};
-    save_tensors(model_path(o.out), model->state_dict(), m);
-    write_pictures(*model, test, o.out, epoch + 1, o.seed, device);
-    const double epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double n = static_cast<double>(seen);
-    nlohmann::json line{{"epoch", epoch + 1},
-                        {"train_loss", loss_sum / n},
-                        {"train_recon", recon_sum / n},
-                        {"train_kl", kl_sum / n},
-                        {"test_loss", test_loss},
-                        {"recon", te.recon_per_image()},
-                        {"kl", te.kl_per_image()},
-                        {"epoch_s", epoch_s},
-                        {"img_per_s", n / train_s}};
-    append_metrics_line(o.out, line.dump());
+    CheckpointSet set(o.out, epoch + 1);
+    double epoch_s = 0;
+    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
+      save_tensors(set.stage("optimizer.safetensors"), adam.state_dict(), {{"epoch", epoch_str}});
+      Metadata m{{"config", model->config().to_json()},
+                 {"data", o.data},
+                 {"epoch", epoch_str},
+                 {"seed", std::to_string(o.seed)},
+                 {"noise_offset", std::to_string(noise.offset())},
+                 {"lr", std::to_string(o.lr)},
+                 {"batch_size", std::to_string(o.batch_size)},
+                 {"format", "pt"}};
+      save_tensors(set.stage("model.safetensors"), model->state_dict(), m);
+      write_pictures(*model, test, set.stage("samples_epoch" + epoch_str + ".png"), set.stage("recon.png"), o.seed, device);
+      epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      nlohmann::json line{{"epoch", epoch + 1},
+                          {"train_loss", loss_sum / n},
+                          {"train_recon", recon_sum / n},
+                          {"train_kl", kl_sum / n},
+                          {"test_loss", test_loss},
+                          {"recon", te.recon_per_image()},
+                          {"kl", te.kl_per_image()},
+                          {"epoch_s", epoch_s},
+                          {"img_per_s", n / train_s}};
+      set.stage_metrics_line(line.dump());
+    });
+    saved_epoch = epoch + 1;
     if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
     std::fprintf(stderr, "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / n, test_loss,
                  te.recon_per_image(), te.kl_per_image(), n / train_s, epoch_s);
+    // A signal during the test pass or the save: the epoch is complete and saved; stop here.
+    if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
+      throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + epoch_str + ": " +
+                                 last_checkpoint_phrase(o.out, saved_epoch));
+    }
   }
   std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch"
             << o.epochs << ".png and recon.png in " << o.out << "\n";
@@ -306,6 +378,7 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--fid-n", o->fid_n, "GAN: samples for the FID after each epoch (0: no FID)")->capture_default_str();
   cmd->add_option("--classifier", o->classifier, "GAN: classifier for the FID (default: runs/classifier-<data>, used when it exists)");
   cmd->callback([o, cmd] {
+    check_flags(*o);
     if (o->model == "ae" || o->model == "vae") {
       run_train(*o);
       return;

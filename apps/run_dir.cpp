@@ -1,10 +1,17 @@
 #include "apps/run_dir.h"
 
+#include "apps/train_control.h"
 #include "data/loader.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -64,23 +71,86 @@ DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& da
   return t;
 }
 
+namespace {
+
+constexpr const char* kCommitRecord = "checkpoint.commit";
+constexpr const char* kStaged = ".next";
+
+[[noreturn]] void fail_write(const std::string& path, const std::string& step, int err) {
+  throw std::runtime_error("cannot write '" + path + "': " + step + ": " + std::strerror(err));
+}
+
+// Makes renames and removals in DIR durable. Best effort: some file systems refuse fsync on a
+// directory.
+void sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The pid of a temporary file's name "<name>.tmp.<pid>", or -1 when the name is not one.
+long temp_file_pid(const std::string& name) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at + 5 == name.size()) return -1;
+  long pid = 0;
+  for (size_t i = at + 5; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9' || pid > 100000000) return -1;
+    pid = pid * 10 + (name[i] - '0');
+  }
+  return pid;
+}
+
+// Renames each staged file of `names` over its final name; a file already renamed (a commit that
+// was interrupted halfway) is skipped.
+void apply_commit(const std::string& dir, int64_t epoch, const std::vector<std::string>& names, bool live) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string to = (fs::path(dir) / names[i]).string();
+    const std::string from = to + kStaged;
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      throw std::runtime_error("cannot rename '" + from + "' to '" + to + "': " + std::strerror(errno) +
+                               " (the checkpoint of epoch " + std::to_string(epoch) + " is recorded in " +
+                               (fs::path(dir) / kCommitRecord).string() + "; the next training in " + dir +
+                               " completes it)");
+    }
+    if (live && i + 1 == names.size() / 2) test_point("epoch" + std::to_string(epoch) + ":half-applied");
+  }
+  sync_dir(dir);
+}
+
+}  // namespace
+
 void write_file_atomic(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write '" + tmp + "'");
-    f << text;
-    f.flush();
-    if (!f) {
-      std::remove(tmp.c_str());
-      throw std::runtime_error("writing '" + tmp + "' failed (disk full?)");
-    }
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail_write(path, "creating '" + tmp + "'", errno);
+  auto fail = [&](const std::string& step, int err) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    fail_write(path, step + " '" + tmp + "'", err);
+  };
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) fail("writing", errno);
+    written += static_cast<size_t>(n);
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  if (::fsync(fd) != 0) fail("flushing", errno);
+  if (::close(fd) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail_write(path, "closing '" + tmp + "'", err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    fail_write(path, "renaming '" + tmp + "' into place", err);
   }
 }
 
@@ -94,6 +164,124 @@ void append_metrics_line(const std::string& dir, const std::string& json_line) {
     text = s.str();
   }
   write_file_atomic(path, text + json_line + "\n");
+}
+
+CheckpointSet::CheckpointSet(std::string dir, int64_t epoch) : dir_(std::move(dir)), epoch_(epoch) {}
+
+CheckpointSet::~CheckpointSet() {
+  if (committed_) return;
+  for (const std::string& name : names_) ::unlink(((fs::path(dir_) / name).string() + kStaged).c_str());
+}
+
+std::string CheckpointSet::stage(const std::string& name) {
+  if (committed_) throw std::logic_error("CheckpointSet::stage after commit");
+  names_.push_back(name);
+  return (fs::path(dir_) / name).string() + kStaged;
+}
+
+void CheckpointSet::stage_metrics_line(const std::string& json_line) {
+  // The lines of earlier epochs only: a line of this epoch or later can only come from a run that
+  // wrote its metrics without a commit (an older latentlab), and would be doubled.
+  std::string text;
+  std::ifstream f(metrics_path(dir_), std::ios::binary);
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty()) continue;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
+        j["epoch"].get<int64_t>() >= epoch_) {
+      continue;
+    }
+    text += line + "\n";
+  }
+  write_file_atomic(stage("metrics.jsonl"), text + json_line + "\n");
+}
+
+void CheckpointSet::commit() {
+  if (committed_) throw std::logic_error("CheckpointSet::commit twice");
+  const std::string e = std::to_string(epoch_);
+  test_point("epoch" + e + ":staged");
+  // The staged files must be on disk before the record that makes them the checkpoint.
+  for (const std::string& name : names_) {
+    const std::string path = (fs::path(dir_) / name).string() + kStaged;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) fail_write(path, "opening it to flush it", errno);
+    const int rc = ::fsync(fd), err = errno;
+    ::close(fd);
+    if (rc != 0) fail_write(path, "flushing it", err);
+  }
+  sync_dir(dir_);
+  write_file_atomic((fs::path(dir_) / kCommitRecord).string(),
+                    nlohmann::json{{"epoch", epoch_}, {"files", names_}}.dump() + "\n");
+  committed_ = true;
+  test_point("epoch" + e + ":committed");
+  apply_commit(dir_, epoch_, names_, true);
+  ::unlink((fs::path(dir_) / kCommitRecord).c_str());
+  sync_dir(dir_);
+}
+
+void save_checkpoint(CheckpointSet& set, int64_t epoch, int64_t saved_epoch, const std::function<void()>& write) {
+  try {
+    write();
+    set.commit();
+  } catch (const std::exception& e) {
+    const std::string what = e.what();
+    // A failure after the commit record (a rename) says itself how the epoch will be completed.
+    if (what.find(kCommitRecord) != std::string::npos) throw std::runtime_error("saving epoch " + std::to_string(epoch) + ": " + what);
+    const std::string previous = saved_epoch > 0 ? "the last complete checkpoint (epoch " + std::to_string(saved_epoch) + ") is intact"
+                                                 : "no earlier epoch was saved";
+    throw std::runtime_error("saving epoch " + std::to_string(epoch) + " failed, nothing of it was kept and " + previous + ": " + what);
+  }
+}
+
+void recover_run_dir(const std::string& dir) {
+  const std::string record = (fs::path(dir) / kCommitRecord).string();
+  if (fs::exists(record)) {
+    std::ifstream f(record, std::ios::binary);
+    std::ostringstream s;
+    s << f.rdbuf();
+    const auto j = nlohmann::json::parse(s.str(), nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer() ||
+        !j.contains("files") || !j["files"].is_array()) {
+      throw std::runtime_error(record + " is not a commit record latentlab wrote; move it away to train in " + dir);
+    }
+    std::vector<std::string> names;
+    for (const auto& n : j["files"]) {
+      if (!n.is_string() || n.get<std::string>().find('/') != std::string::npos || n.get<std::string>().empty() ||
+          n.get<std::string>() == "." || n.get<std::string>() == "..") {
+        throw std::runtime_error(record + " names a file that is not in " + dir + "; move it away to train in " + dir);
+      }
+      names.push_back(n.get<std::string>());
+    }
+    const int64_t epoch = j["epoch"].get<int64_t>();
+    apply_commit(dir, epoch, names, false);
+    ::unlink(record.c_str());
+    sync_dir(dir);
+    std::cerr << "latentlab: completed the save of epoch " << epoch << " in " << dir << " (the last run stopped while renaming its files)\n";
+  }
+  // Only names a training writes are touched (DIR may be a directory that holds other things).
+  auto ours = [](std::string name) {
+    if (ends_with(name, kStaged)) name.resize(name.size() - std::strlen(kStaged));
+    return name == "metrics.jsonl" || name == kCommitRecord || ends_with(name, ".safetensors") || ends_with(name, ".png");
+  };
+  int removed = 0;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const long pid = temp_file_pid(name);
+    // A temporary file of a live process (another command writing into DIR) is left alone.
+    const bool stale_temp = pid > 0 && pid != ::getpid() && ours(name.substr(0, name.rfind(".tmp."))) &&
+                            ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    const bool staged = ends_with(name, kStaged) && ours(name);
+    if ((staged || stale_temp) && it->is_regular_file()) {
+      if (::unlink(it->path().c_str()) == 0) ++removed;
+    }
+  }
+  if (removed > 0) {
+    sync_dir(dir);
+    std::cerr << "latentlab: removed " << removed << " unfinished file" << (removed == 1 ? "" : "s") << " of an interrupted save from " << dir
+              << "\n";
+  }
 }
 
 }  // namespace ll::app

@@ -6,11 +6,17 @@
 //   DIR/metrics.jsonl          one JSON object per epoch
 //   DIR/samples_epoch<N>.png   8x8 grid of decoded prior samples after epoch N
 //   DIR/recon.png              test images (odd rows) above their reconstructions (even rows)
-// Every file is written to a temporary name and renamed, so a killed run leaves the last complete
-// epoch's files.
+//   DIR/train.lock             held (flock) by the training that writes DIR (apps/train_control.h)
+// An epoch's files are saved together (CheckpointSet below): each is written under a staging name,
+// and they replace the previous epoch's files only once all of them are complete, so a run that is
+// killed, or meets a full disk, keeps one whole epoch: the model, its optimizer state, its metrics
+// line and its pictures agree.
 #pragma once
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
@@ -46,7 +52,52 @@ DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& da
 // Appends one line to DIR/metrics.jsonl (the file is rewritten through a temporary file).
 void append_metrics_line(const std::string& dir, const std::string& json_line);
 
-// Writes `text` to `path` through a temporary file and a rename.
+// Writes `text` to `path` through a temporary file (`path.tmp.<pid>`, fsync'ed) and a rename. Throws
+// std::runtime_error naming the file and the system's reason (e.g. "No space left on device"); the
+// temporary file is removed then.
 void write_file_atomic(const std::string& path, const std::string& text);
+
+// One epoch's checkpoint: files that replace their previous versions in DIR together.
+//
+//   1. stage(name) gives the path DIR/<name>.next; the caller writes the new file there (through
+//      the usual temporary file and rename, so a staged file is always whole).
+//   2. commit() fsyncs the staged files and writes the commit record DIR/checkpoint.commit (JSON:
+//      the epoch and the names), atomically. From this moment the epoch is saved.
+//   3. It renames each <name>.next over <name>, then removes the record.
+//
+// A process killed before step 2 leaves the previous epoch's files untouched (and some *.next and
+// *.tmp.<pid> files, which no reader opens); killed after it, the record says how to finish.
+// recover_run_dir, run by the next training in DIR before it reads anything, completes a recorded
+// commit (roll forward) or removes the leftovers of an unrecorded one (roll back).
+class CheckpointSet {
+ public:
+  CheckpointSet(std::string dir, int64_t epoch);
+  // Not committed: removes the staged files (a failed save leaves nothing behind).
+  ~CheckpointSet();
+  CheckpointSet(const CheckpointSet&) = delete;
+  CheckpointSet& operator=(const CheckpointSet&) = delete;
+
+  // The path to write the new DIR/<name> to.
+  std::string stage(const std::string& name);
+  // Stages metrics.jsonl: its lines of earlier epochs, then `json_line`.
+  void stage_metrics_line(const std::string& json_line);
+  void commit();
+
+ private:
+  std::string dir_;
+  int64_t epoch_;
+  std::vector<std::string> names_;
+  bool committed_ = false;
+};
+
+// Writes one epoch's checkpoint: `write` writes the staged files of `set`, then the set is
+// committed. A failure before the commit record (a full disk, say) throws one line: what failed,
+// and that the previous checkpoint (epoch `saved_epoch`; 0: none) is intact.
+void save_checkpoint(CheckpointSet& set, int64_t epoch, int64_t saved_epoch, const std::function<void()>& write);
+
+// What an interrupted save left in DIR, put right: a recorded commit is completed, unrecorded staged
+// files and temporary files of dead processes are removed. Prints one line to stderr when it did
+// something. Call with DIR locked (RunLock).
+void recover_run_dir(const std::string& dir);
 
 }  // namespace ll::app

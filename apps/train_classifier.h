@@ -3,7 +3,9 @@
 //
 // The run directory holds classifier.safetensors (metadata: "config", "data", "epoch", "seed",
 // "test_accuracy") and metrics.jsonl (per epoch: train_loss, train_accuracy, test_accuracy,
-// epoch_s, img_per_s). Adam 1e-3, batch 128, images in [0, 1], the last partial batch kept.
+// epoch_s, img_per_s). Adam 1e-3, batch 128, images in [0, 1], the last partial batch kept. Each
+// epoch's two files are saved together, and train.lock keeps a second training out (apps/run_dir.h,
+// apps/train_control.h); the classifier has no --resume.
 #pragma once
 #include <cstdint>
 #include <string>

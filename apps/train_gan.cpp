@@ -13,6 +13,7 @@
 #include "apps/fid_eval.h"
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
+#include "apps/train_control.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -61,9 +62,14 @@ void truncate_dataset(data::Dataset& d, int64_t limit) {
 void run_train_gan(const GanTrainOptions& o) {
   if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
   if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
-  if (!(o.lr > 0.0)) throw std::invalid_argument("--lr must be positive");
+  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive finite number");
+  if (o.limit < 0) throw std::invalid_argument("--limit must be >= 0 (0: all images)");
   const Device device = apply_device_flags(o.device);
   if (o.image_size < 0) throw std::invalid_argument("--image-size must be positive (or 0 for the model's own size)");
+  // An existing run directory is locked before the data is read (a second training into it is
+  // refused at once), a new one once the data has loaded.
+  std::unique_ptr<RunLock> lock;
+  if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
   data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);
   truncate_dataset(train, o.limit);
@@ -89,8 +95,17 @@ void run_train_gan(const GanTrainOptions& o) {
     for (int32_t l : train.labels) c.num_classes = std::max<int64_t>(c.num_classes, l + 1);
     c.num_classes = std::max<int64_t>(c.num_classes, 2);
   }
+  // The last partial batch is dropped (as pytorch/examples' DCGAN): with fewer images than a batch,
+  // an epoch would train nothing.
+  if (o.batch_size > train.n) {
+    throw std::invalid_argument("--batch-size " + std::to_string(o.batch_size) + " is more than the " + std::to_string(train.n) +
+                                " training images: " + o.model + " drops the last partial batch, so an epoch would train no step" +
+                                " (use --batch-size " + std::to_string(train.n) + " or less)");
+  }
 
   fs::create_directories(o.out);
+  if (!lock) lock = std::make_unique<RunLock>(o.out);
+  recover_run_dir(o.out);
   Generator init(o.seed, kInit);
   models::GanGenerator g(c, init);
   models::GanDiscriminator d(c, init);
@@ -161,6 +176,9 @@ void run_train_gan(const GanTrainOptions& o) {
             << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
 
+  // SIGINT/SIGTERM: the loop stops after the step in progress; the epoch is not saved.
+  StopSignals stop_signals;
+  int64_t saved_epoch = start_epoch;
   for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
     auto last_print = t0;
@@ -171,12 +189,13 @@ void run_train_gan(const GanTrainOptions& o) {
     // Each step's figures are read after the next step has been queued (models::gan_train_step_async):
     // no host synchronization inside a step. The sums are taken in step order, as before.
     models::PendingGanStep pending;
-    int64_t pending_n = 0;
+    int64_t pending_n = 0, started = 0;
     auto account = [&](models::PendingGanStep& p, int64_t n) {
       const models::GanStepResult r = p.get();
       if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
-        throw std::runtime_error("the GAN losses became non-finite at epoch " + std::to_string(epoch + 1) + " step " +
-                                 std::to_string(step + 1) + ": lower --lr (the last good checkpoint is in " + o.out + ")");
+        throw std::runtime_error("the GAN losses became non-finite (D " + std::to_string(r.loss_d) + ", G " +
+                                 std::to_string(r.loss_g) + ") at epoch " + std::to_string(epoch + 1) + " step " +
+                                 std::to_string(step + 1) + ": lower --lr (" + last_checkpoint_phrase(o.out, saved_epoch) + ")");
       }
       sum.loss_d += r.loss_d;
       sum.loss_g += r.loss_g;
@@ -195,6 +214,7 @@ void run_train_gan(const GanTrainOptions& o) {
       }
     };
     while (auto batch = loader.next()) {
+      test_step_point(epoch + 1, ++started);
       const int64_t n = batch->images.size(0);
       const Tensor z = randn({n, c.nz}, noise, device);
       const std::vector<int32_t> labels = c.conditional() ? batch->labels : std::vector<int32_t>{};
@@ -202,24 +222,23 @@ void run_train_gan(const GanTrainOptions& o) {
       if (pending.defined()) account(pending, pending_n);
       pending = std::move(next);
       pending_n = n;
+      if (const int sig = StopSignals::pending()) {
+        if (tty) std::fprintf(stderr, "\n");
+        throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
+                                   std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
+                                   last_checkpoint_phrase(o.out, saved_epoch));
+      }
     }
     if (pending.defined()) account(pending, pending_n);
     const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const std::string epoch_str = std::to_string(epoch + 1);
-    save_tensors(path_in(o.out, "optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});
-    save_tensors(path_in(o.out, "optimizer_d.safetensors"), opt_d.state_dict(), {{"epoch", epoch_str}});
-    save_module(path_in(o.out, "discriminator.safetensors"), d, {{"config", config_json(c)}, {"epoch", epoch_str}});
-    save_module(path_in(o.out, "generator.safetensors"), g,
-                {{"config", config_json(c)}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
-                 {"noise_offset", std::to_string(noise.offset())}, {"format", "pt"}});
-    {
+    const Tensor sample_images = [&] {
       NoGradGuard no_grad;
       g.eval();
-      const Tensor images = g.forward(fixed_z, fixed_labels).to(Device::CPU);
+      Tensor images = g.forward(fixed_z, fixed_labels).to(Device::CPU);
       g.train();
-      data::save_png(path_in(o.out, ("samples_epoch" + epoch_str + ".png").c_str()),
-                     data::make_grid(images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
-    }
+      return images;
+    }();
     std::string fid_text;
     nlohmann::json fid_json;
     if (fid) {
@@ -244,22 +263,40 @@ void run_train_gan(const GanTrainOptions& o) {
       }
     }
     const double k = static_cast<double>(std::max<int64_t>(step, 1));
-    nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
-                        {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
-                        {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
-                        {"img_per_s", static_cast<double>(seen) / train_s}};
-    if (fid) {
-      line["fid"] = fid_json["fid"];
-      line["fid_n"] = o.fid_n;
-      line["fid_class_histogram"] = fid_json["class_histogram"];
-      line["fid_mean_confidence"] = fid_json["mean_confidence"];
-      if (fid_json.contains("per_class_accuracy")) line["fid_per_class_accuracy"] = fid_json["per_class_accuracy"];
-    }
-    append_metrics_line(o.out, line.dump());
+    // The epoch's files replace the previous epoch's together, or not at all (apps/run_dir.h).
+    CheckpointSet set(o.out, epoch + 1);
+    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
+      save_tensors(set.stage("optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});
+      save_tensors(set.stage("optimizer_d.safetensors"), opt_d.state_dict(), {{"epoch", epoch_str}});
+      save_module(set.stage("discriminator.safetensors"), d, {{"config", config_json(c)}, {"epoch", epoch_str}});
+      save_module(set.stage("generator.safetensors"), g,
+                  {{"config", config_json(c)}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
+                   {"noise_offset", std::to_string(noise.offset())}, {"format", "pt"}});
+      data::save_png(set.stage("samples_epoch" + epoch_str + ".png"),
+                     data::make_grid(sample_images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
+      nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
+                          {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
+                          {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
+                          {"img_per_s", static_cast<double>(seen) / train_s}};
+      if (fid) {
+        line["fid"] = fid_json["fid"];
+        line["fid_n"] = o.fid_n;
+        line["fid_class_histogram"] = fid_json["class_histogram"];
+        line["fid_mean_confidence"] = fid_json["mean_confidence"];
+        if (fid_json.contains("per_class_accuracy")) line["fid_per_class_accuracy"] = fid_json["per_class_accuracy"];
+      }
+      set.stage_metrics_line(line.dump());
+    });
+    saved_epoch = epoch + 1;
     if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
     std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s%s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), sum.loss_d / k, sum.loss_g / k,
                  sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s, fid_text.c_str());
+    // A signal during the pictures, the FID or the save: the epoch is complete and saved; stop here.
+    if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
+      throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + epoch_str + ": " +
+                                 last_checkpoint_phrase(o.out, saved_epoch));
+    }
   }
   std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
             << o.epochs << ".png in " << o.out << "\n";

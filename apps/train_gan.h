@@ -6,7 +6,8 @@
 // optimizer_d.safetensors, metrics.jsonl (per epoch: loss_d, loss_g, d_real, d_fake, d_accuracy,
 // epoch_s, img_per_s; with a classifier: fid, fid_class_histogram, fid_mean_confidence and, for cgan,
 // fid_per_class_accuracy) and samples_epoch<N>.png: the generator's images for one fixed batch of noise
-// (for cgan, row r shows class r), so the pictures of successive epochs compare.
+// (for cgan, row r shows class r), so the pictures of successive epochs compare. An epoch's files are
+// saved together, and train.lock keeps a second training out (apps/run_dir.h, apps/train_control.h).
 #pragma once
 #include <cstdint>
 #include <string>

@@ -2,8 +2,11 @@
 // training writes its run directory, resume continues exactly, sample and eval read it back, and
 // bad input gets one clear line and a nonzero exit.
 #include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +16,7 @@
 
 #include "apps/commands.h"
 #include "apps/run_dir.h"
+#include "apps/train_control.h"
 #include "data/idx.h"
 #include "tests/apps/toy_run.h"
 
@@ -31,6 +35,17 @@ std::vector<nlohmann::json> read_metrics(const std::string& dir) {
   std::string line;
   while (std::getline(f, line)) lines.push_back(nlohmann::json::parse(line));
   return lines;
+}
+
+// `args` with `flag` set to `value` (replaced where present, else appended).
+std::vector<std::string> with_flag(std::vector<std::string> args, const std::string& flag, const std::string& value) {
+  const auto it = std::find(args.begin(), args.end(), flag);
+  if (it != args.end() && it + 1 != args.end()) {
+    *(it + 1) = value;
+  } else {
+    args.insert(args.end(), {flag, value});
+  }
+  return args;
 }
 
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int epochs) {
@@ -127,6 +142,93 @@ TEST(Cli, BadInputGetsOneClearLineAndANonzeroExit) {
   r = run({"train", "dcgan", "--out", t / "x", "--cuda-graph"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--cuda-graph is for ae and vae"), std::string::npos) << r.err;
+}
+
+// Nonsense numbers are refused with one line naming the flag, before any data is read or any
+// directory made.
+TEST(Cli, NonsenseFlagValuesAreRefusedBeforeAnyWork) {
+  TempDir t("flags");
+  write_toy_dataset(t / "data", 32, 8);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--lr", "nan"}, "--lr must be a positive finite number"},
+      {{"--lr", "inf"}, "--lr must be a positive finite number"},
+      {{"--lr", "0"}, "--lr must be a positive finite number"},
+      {{"--lr", "-0.001"}, "--lr must be a positive finite number"},
+      {{"--batch-size", "0"}, "--batch-size must be in 1..1048576"},
+      {{"--batch-size", "4000000000"}, "--batch-size must be in 1..1048576"},
+      {{"--epochs", "0"}, "--epochs must be in 1..1000000"},
+      {{"--epochs", "1000000000000"}, "--epochs must be in 1..1000000"},
+      {{"--latent-dim", "0"}, "--latent-dim must be in 1..4096"},
+      {{"--latent-dim", "100000"}, "--latent-dim must be in 1..4096"},
+      {{"--hidden", "0"}, "--hidden must be in 1..65536"},
+      {{"--beta", "-1"}, "--beta must be a finite number >= 0"},
+      {{"--beta", "nan"}, "--beta must be a finite number >= 0"},
+      {{"--beta", "inf"}, "--beta must be a finite number >= 0"},
+      {{"--limit", "-5"}, "--limit must be >= 0"},
+      {{"--test-limit", "-1"}, "--test-limit must be >= 0"},
+  };
+  for (const auto& [flags, message] : cases) {
+    const Result r = run(with_flag(train_args(t / "data", t / "out", 1), flags[0], flags[1]));
+    EXPECT_NE(r.status, 0) << flags[0] << " " << flags[1];
+    EXPECT_NE(r.err.find("latentlab: error: " + message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(t / "out")) << flags[0] << " " << flags[1];
+  }
+  // The same flags are checked for the other trainings.
+  Result r = run({"train", "classifier", "--data", t / "data", "--out", t / "out", "--lr", "nan"});
+  EXPECT_NE(r.err.find("--lr must be a positive finite number"), std::string::npos) << r.err;
+  r = run({"train", "dcgan", "--data", t / "data", "--out", t / "out", "--epochs", "0"});
+  EXPECT_NE(r.err.find("--epochs must be in 1..1000000"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(t / "out"));
+  // The autoencoders keep the last partial batch: a batch larger than the training set is one step
+  // of all images an epoch.
+  r = run(with_flag(train_args(t / "data", t / "big", 2), "--batch-size", "500"));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_metrics(t / "big").size(), 2u);
+}
+
+// A loss that becomes NaN stops the run naming the epoch and the step; the last complete checkpoint
+// stays as it was.
+TEST(Cli, ANonFiniteLossStopsNamingEpochAndStep) {
+  TempDir t("nan");
+  write_toy_dataset(t / "data", 96, 16);
+  ASSERT_EQ(run(train_args(t / "data", t / "run", 1)).status, 0);
+  std::ifstream f(t / "run/model.safetensors", std::ios::binary);
+  const std::string before((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  // --lr 1e30: Adam's first step throws the weights to 1e30.
+  std::vector<std::string> args = with_flag(train_args(t / "data", t / "run", 3), "--lr", "1e30");
+  args.push_back("--resume");
+  const Result r = run(args);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("latentlab: error: the loss became"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("at epoch 2 step 2: lower --lr (the last complete checkpoint is epoch 1 in " + (t / "run")), std::string::npos)
+      << r.err;
+  std::ifstream g(t / "run/model.safetensors", std::ios::binary);
+  EXPECT_TRUE(std::string((std::istreambuf_iterator<char>(g)), std::istreambuf_iterator<char>()) == before);
+  EXPECT_EQ(read_metrics(t / "run").size(), 1u);
+}
+
+// A directory locked by another training (here: this process holds DIR/train.lock as another
+// latentlab would) is refused by every training, at once and before the data is read, naming the
+// holder's pid.
+TEST(Cli, EveryTrainingRefusesADirectoryInUse) {
+  TempDir t("busy");
+  fs::create_directories(t / "run");
+  const int fd = ::open(lock_path(t / "run").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::write(fd, "4242\n", 5), 5);
+  for (const char* model : {"ae", "vae", "dcgan", "gan128", "cgan", "classifier"}) {
+    const Result r = run({"train", model, "--data", t / "no-data-needed", "--out", t / "run", "--device", "cpu"});
+    EXPECT_EQ(r.status, 1) << model;
+    EXPECT_EQ(r.err, "latentlab: error: " + (t / "run") + " is in use: latentlab process 4242 is training there (it holds " +
+                         (t / "run/train.lock") + "); wait for it to end, or stop it (kill 4242) and continue with --resume\n")
+        << model;
+  }
+  ::close(fd);  // the lock is free again: a training runs
+  write_toy_dataset(t / "data", 32, 8);
+  const Result r = run(train_args(t / "data", t / "run", 1));
+  EXPECT_EQ(r.status, 0) << r.err;
 }
 
 TEST(Cli, SampleAndEvalReadTheRun) {

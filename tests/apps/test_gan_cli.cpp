@@ -133,6 +133,61 @@ TEST(GanCli, RefusesImagesOfTheWrongSize) {
   EXPECT_NE(r.err.find("28x28"), std::string::npos) << r.err;
 }
 
+// A GAN drops the last partial batch: fewer images than --batch-size would train no step, and is
+// refused, as are nonsense values of the GAN's own flags.
+TEST(GanCli, RefusesABatchLargerThanTheDataAndNonsenseFlags) {
+  TempDir t("gan_flags");
+  write_bars(t / "data");  // 64 images
+  std::vector<std::string> args = gan_args("dcgan", t / "data", t / "run", 1);
+  args[9] = "65";  // --batch-size
+  Result r = run(args);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("latentlab: error: --batch-size 65 is more than the 64 training images: dcgan drops the last partial batch, "
+                       "so an epoch would train no step (use --batch-size 64 or less)"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_FALSE(fs::exists(t / "run"));
+  args = gan_args("cgan", t / "data", t / "run", 1);
+  args.insert(args.end(), {"--limit", "8"});  // 8 images, batch 16
+  r = run(args);
+  EXPECT_NE(r.err.find("--batch-size 16 is more than the 8 training images"), std::string::npos) << r.err;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--beta1", "1"}, "--beta1 must be in [0, 1)"},       {{"--beta1", "-0.5"}, "--beta1 must be in [0, 1)"},
+      {{"--nz", "0"}, "--nz must be in 1..4096"},            {{"--ngf", "0"}, "--ngf must be in 1..1024"},
+      {{"--ndf", "100000"}, "--ndf must be in 1..1024"},     {{"--fid-n", "-1"}, "--fid-n must be in 0..1000000"},
+      {{"--image-size", "-64"}, "--image-size must be in 0..1024"}, {{"--lr", "inf"}, "--lr must be a positive finite number"},
+  };
+  for (const auto& [flag, message] : cases) {
+    std::vector<std::string> a = {"train", "dcgan", "--data", t / "data", "--out", t / "run", "--device", "cpu"};
+    a.insert(a.end(), flag.begin(), flag.end());
+    r = run(a);
+    EXPECT_NE(r.status, 0) << flag[0];
+    EXPECT_NE(r.err.find("latentlab: error: " + message), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(t / "run"));
+  }
+}
+
+// Non-finite losses stop the GANs and the classifier naming the epoch and the step.
+TEST(GanCli, ANonFiniteLossStopsNamingEpochAndStep) {
+  TempDir t("gan_nan");
+  write_bars(t / "data");
+  for (const char* model : {"dcgan", "cgan"}) {
+    std::vector<std::string> args = gan_args(model, t / "data", t / (std::string(model) + "_run"), 2);
+    args.insert(args.end(), {"--lr", "1e30"});
+    const Result r = run(args);
+    EXPECT_NE(r.status, 0) << model;
+    EXPECT_NE(r.err.find("latentlab: error: the GAN losses became non-finite"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("at epoch 1 step 1: lower --lr (no epoch was complete, so nothing was saved in"), std::string::npos) << r.err;
+  }
+  const Result r = run({"train", "classifier", "--data", t / "data", "--out", t / "clf", "--epochs", "2", "--batch-size", "16",
+                        "--lr", "1e30", "--device", "cpu"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("latentlab: error: the classifier's loss became"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("at epoch 1 step 2: lower --lr"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(t / "clf/classifier.safetensors"));
+}
+
 // The study's 128x128 GAN trains on a folder of pictures of any size (center-cropped and resized),
 // skipping a broken file, and its run serves `sample`.
 TEST(GanCli, Gan128TrainsOnAFolderOfImages) {
