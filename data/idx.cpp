@@ -143,6 +143,31 @@ void write_file_atomically(const std::string& path, const std::vector<uint8_t>& 
   }
 }
 
+// Whether the sizes fit the limits: each in 0..2^32-1, and the product of the nonzero ones at most
+// kMaxIdxBytes. Sets `count` to the element count (0 when a size is 0) when they fit.
+bool sizes_fit(const std::vector<int64_t>& dims, uint64_t& count) {
+  uint64_t nonzero = 1;
+  bool empty = false;
+  for (const int64_t d : dims) {
+    if (d < 0 || d > std::numeric_limits<uint32_t>::max()) return false;
+    if (d == 0) {
+      empty = true;
+      continue;
+    }
+    nonzero *= static_cast<uint64_t>(d);  // < 2^32 times <= 2^30: no overflow
+    if (nonzero > kMaxIdxBytes) return false;
+  }
+  count = empty ? 0 : nonzero;
+  return true;
+}
+
+bool has_zero(const std::vector<int64_t>& dims) {
+  for (const int64_t d : dims) {
+    if (d == 0) return true;
+  }
+  return false;
+}
+
 uint32_t read_be32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
@@ -176,18 +201,15 @@ IdxArray parse_idx(const std::vector<uint8_t>& bytes, const std::string& source)
   }
 
   IdxArray array;
-  uint64_t count = 1;
-  for (int d = 0; d < ndim; ++d) {
-    const uint32_t dim = read_be32(&bytes[4 + 4 * d]);
-    array.dims.push_back(dim);
-    // Each factor is < 2^32 and the running product is kept <= 2^30, so this never overflows.
-    count *= dim;
-    if (count > kMaxIdxBytes) {
-      std::vector<int64_t> all;
-      for (int k = 0; k < ndim; ++k) all.push_back(read_be32(&bytes[4 + 4 * k]));
-      fail(source, "dimensions " + dims_string(all) + " promise more than the " +
-                       std::to_string(kMaxIdxBytes >> 20) + " MiB limit");
-    }
+  for (int d = 0; d < ndim; ++d) array.dims.push_back(read_be32(&bytes[4 + 4 * d]));
+  // The product of the nonzero sizes is bounded, not only the element count: an array with a size
+  // of 0 holds nothing, but its other sizes still reach code that multiplies them in int64 in an
+  // order of its own (a data set's C * H * W), where (1, 4294967295, 4294967295, 0) would overflow.
+  uint64_t count = 0;
+  if (!sizes_fit(array.dims, count)) {
+    fail(source, "dimensions " + dims_string(array.dims) + " promise more than the " +
+                     std::to_string(kMaxIdxBytes >> 20) + " MiB limit" +
+                     (has_zero(array.dims) ? " (their sizes other than 0 multiply past it)" : ""));
   }
   const uint64_t have = size - header;
   if (have < count) {
@@ -217,16 +239,15 @@ void write_idx(const std::string& path, const IdxArray& array) {
   if (ndim < 1 || ndim > kMaxDims) {
     fail(path, "cannot write " + std::to_string(ndim) + " dimensions, expected 1 to " + std::to_string(kMaxDims));
   }
-  uint64_t count = 1;
   for (const int64_t d : array.dims) {
     if (d < 0 || d > std::numeric_limits<uint32_t>::max()) {
       fail(path, "cannot write dimensions " + dims_string(array.dims) + ": each must be in 0..2^32-1");
     }
-    count *= static_cast<uint64_t>(d);
-    if (count > kMaxIdxBytes) {
-      fail(path, "cannot write dimensions " + dims_string(array.dims) + ": more than the " +
-                     std::to_string(kMaxIdxBytes >> 20) + " MiB limit");
-    }
+  }
+  uint64_t count = 0;
+  if (!sizes_fit(array.dims, count)) {  // what parse_idx would refuse
+    fail(path, "cannot write dimensions " + dims_string(array.dims) + ": more than the " +
+                   std::to_string(kMaxIdxBytes >> 20) + " MiB limit");
   }
   if (array.data.size() != count) {
     fail(path, "cannot write: dimensions " + dims_string(array.dims) + " need " + std::to_string(count) +

@@ -9,8 +9,8 @@
 //
 // Files ending in ".gz" (or starting with the gzip magic 1f 8b) are inflated through zlib first.
 // Everything is validated before use: magic, type, dimension count, sizes (a size may be 0; the
-// product, like the inflated file, is bounded by 1 GiB), and that the file holds exactly the data the
-// header promises. Errors throw std::runtime_error with the file name and what is wrong
+// product of the other sizes, like the inflated file, is bounded by 1 GiB, so that any product of
+// sizes fits in int64), and that the file holds exactly the data the header promises. Errors throw std::runtime_error with the file name and what is wrong
 // ("IDX file 'x.gz': truncated: header (60000, 28, 28) promises 47040000 bytes of data, file has 1200").
 #pragma once
 #include <cstdint>

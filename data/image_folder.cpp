@@ -28,6 +28,14 @@
 #define STBI_ONLY_BMP
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
 #define STB_IMAGE_RESIZE_STATIC
+// stb's internal assertions are left out, as NDEBUG leaves them out of a Release build, so that a
+// build with assertions on reads images as the Release build does instead of aborting:
+// stb_image_resize 0.97 asserts that the weights of each output pixel add up to 0.9..1.1 before it
+// normalizes them to 1, which fails when shrinking by a little (21 -> 16, 77..90 -> 64 pixels, ...)
+// on ordinary pictures, although the normalized result is right; stb_image asserts on the state of
+// its JPEG bit reader, which a corrupt file reaches.
+#define STBI_ASSERT(x) ((void)0)
+#define STBIR_ASSERT(x) ((void)0)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -109,6 +117,89 @@ std::string read_file(const std::string& path, std::vector<unsigned char>& bytes
   return "";
 }
 
+// stb_image 2.27 (Debian 12's libstb-dev) trusts the code counts of a JPEG Huffman table: a DHT
+// segment whose 16 counts add up to more than 256 makes it write past the table's arrays
+// (stbi__build_huffman's size[257], then values[256]), in stbi_info as much as in decoding. stb 2.28
+// refuses such tables ("bad DHT header"); until Debian ships it, we refuse them before stb sees the
+// bytes. The walk follows the segments as stb reads them: in marker context segments are skipped
+// by their length (junk between them byte by byte, as stb does before the frame header); after a
+// start of scan, entropy-coded data runs to the first FF xx that is neither a stuffed FF (FF 00) nor a
+// restart marker (FF D0..D7), fill bytes (FF FF) included. Each table is read as stb reads it, even
+// past its segment's end (zeros past the end of the file). It checks more places than stb may reach
+// (such as a marker stb would never get to), never fewer, and a valid JPEG has no table over 256
+// codes: only broken files are refused. Returns why the file is refused, or "" (also for non-JPEGs).
+std::string check_jpeg_huffman_tables(const std::vector<unsigned char>& bytes) {
+  const size_t n = bytes.size();
+  auto at = [&](size_t i) -> unsigned { return i < n ? bytes[i] : 0u; };
+  // The start-of-image marker FF D8, fill bytes allowed before the D8 as before any marker.
+  if (n < 2 || bytes[0] != 0xFF) return "";
+  size_t i = 1;
+  while (i < n && bytes[i] == 0xFF) ++i;
+  if (i >= n || bytes[i] != 0xD8) return "";  // not a JPEG
+  ++i;
+  bool entropy = false;
+  while (i < n) {
+    if (bytes[i] != 0xFF) {  // entropy-coded data, or junk between segments
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < n && bytes[j] == 0xFF) ++j;  // fill bytes
+    if (j >= n) return "";
+    const unsigned marker = bytes[j];
+    i = j + 1;
+    if (entropy && (marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7))) continue;  // stuffed FF, restart
+    entropy = false;
+    if (marker == 0xD9) return "";                                             // end of image
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
+    const size_t length = at(i) << 8 | at(i + 1);  // counts its own two bytes
+    if (marker == 0xC4) {
+      const size_t segment = i - 2;
+      size_t k = i + 2;
+      for (int64_t left = static_cast<int64_t>(length) - 2; left > 0;) {
+        const unsigned table = at(k);
+        if ((table >> 4) > 1 || (table & 15) > 3) break;  // stb refuses the segment itself
+        size_t codes = 0;
+        for (size_t c = 1; c <= 16; ++c) codes += at(k + c);
+        if (codes > 256) {
+          return "corrupt JPEG: the Huffman table at byte " + std::to_string(segment) + " declares " +
+                 std::to_string(codes) + " codes, more than 256";
+        }
+        left -= static_cast<int64_t>(17 + codes);
+        k += 17 + codes;
+      }
+    }
+    if (marker == 0xDA) entropy = true;  // start of scan: its header, then entropy-coded data
+    i += length;
+  }
+  return "";
+}
+
+// stb_image reads a PNG's chunks one after the other and, for image data (IDAT), enlarges its buffer
+// to the length the chunk declares before it reads the chunk: a 100-byte file that declares a 1.5 GB
+// chunk makes it allocate 1.5 GB, only to find the bytes missing. Every chunk is length (4 bytes,
+// big-endian), type (4), data (length), CRC (4); a chunk that declares more data than the file holds
+// after its header is refused here, before stb allocates anything. (stb would refuse the file a
+// moment later anyway: missing data never decodes.) Returns why, or "" (also for non-PNGs).
+std::string check_png_chunk_lengths(const std::vector<unsigned char>& bytes) {
+  static constexpr unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  const size_t n = bytes.size();
+  if (n < 8 || std::memcmp(bytes.data(), kSignature, 8) != 0) return "";
+  for (size_t i = 8; i + 8 <= n;) {
+    const uint64_t length = uint64_t{bytes[i]} << 24 | uint64_t{bytes[i + 1]} << 16 | uint64_t{bytes[i + 2]} << 8 |
+                            uint64_t{bytes[i + 3]};
+    std::string type;
+    for (size_t k = i + 4; k < i + 8; ++k) type += std::isalpha(bytes[k]) ? static_cast<char>(bytes[k]) : '?';
+    if (length > n - (i + 8)) {
+      return "truncated PNG: chunk '" + type + "' at byte " + std::to_string(i) + " declares " +
+             std::to_string(length) + " bytes of data, the file has " + std::to_string(n - (i + 8)) + " after it";
+    }
+    if (type == "IEND") break;
+    i += 12 + length;  // header, data, CRC
+  }
+  return "";
+}
+
 struct StbFree {
   void operator()(stbi_uc* p) const { stbi_image_free(p); }
 };
@@ -119,12 +210,17 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
   std::vector<unsigned char> bytes;
   if (std::string error = read_file(path, bytes); !error.empty()) return error;
   const int length = static_cast<int>(bytes.size());
+  // Two bugs of stb_image 2.27 guarded against (see the checks above), before stb sees the bytes.
+  if (std::string error = check_jpeg_huffman_tables(bytes); !error.empty()) return error;
+  if (std::string error = check_png_chunk_lengths(bytes); !error.empty()) return error;
 
   // The header first: a 30000 x 30000 PNG is 12 bytes of header and 2.7 GB of pixels.
   int w = 0, h = 0, file_channels = 0;
   if (!stbi_info_from_memory(bytes.data(), length, &w, &h, &file_channels)) {
     return std::string("not a JPEG, PNG or BMP image (stb_image: ") + stbi_failure_reason() + ")";
   }
+  // stb reads a BMP of height 0 as an image without pixels; the crop and resize below need one.
+  if (w < 1 || h < 1) return "an image of " + std::to_string(w) + " x " + std::to_string(h) + " pixels (none)";
   const int64_t pixels = static_cast<int64_t>(w) * h;
   if (pixels > o.max_pixels) {
     return std::to_string(w) + " x " + std::to_string(h) + " = " + std::to_string(pixels) +
@@ -136,6 +232,9 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
   const int c = static_cast<int>(o.channels);
   std::unique_ptr<stbi_uc, StbFree> decoded(stbi_load_from_memory(bytes.data(), length, &w, &h, &file_channels, c));
   if (!decoded) return std::string("cannot decode it (stb_image: ") + stbi_failure_reason() + ")";
+  if (w < 1 || h < 1 || static_cast<int64_t>(w) * h > pixels) {  // not what the header said
+    return "decoded as " + std::to_string(w) + " x " + std::to_string(h) + " pixels, not the header's size";
+  }
 
   // Center crop: the largest centered square. Rather than copying it out, point stb_image_resize at
   // its top-left pixel and give the full row stride; its edge clamping then stays inside the square.

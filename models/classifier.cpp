@@ -7,6 +7,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
+#include "models/config_count.h"
 
 namespace ll::models {
 
@@ -20,6 +21,18 @@ void ClassifierConfig::validate() const {
   need(num_classes >= 2 && num_classes <= 1000, "num_classes must be in 2..1000");
   need(features >= 2, "features must be at least 2");
   need(dropout >= 0.0f && dropout < 1.0f, "dropout must be in [0, 1)");
+  need(num_parameters() <= kMaxParameters, "the model would have more than " + std::to_string(kMaxParameters) +
+                                               " parameters (features " + std::to_string(features) + ")");
+}
+
+int64_t ClassifierConfig::num_parameters() const {
+  using config_count::add;
+  using config_count::mul;
+  const int64_t s4 = size / 4;
+  return add({mul({channels, 32, 16}), 32,           // conv1: Conv(C, 32, 4x4)
+              32 * 64 * 16, 64, 2 * 64,              // conv2: Conv(32, 64, 4x4); bn2's weight and bias
+              mul({64, s4, s4, features}), features,  // fc1
+              mul({features, num_classes}), num_classes});  // fc2
 }
 
 std::string ClassifierConfig::to_json() const {
@@ -32,12 +45,23 @@ ClassifierConfig ClassifierConfig::from_json(const std::string& text) {
   try {
     const auto j = nlohmann::json::parse(text);
     if (j.at("model").get<std::string>() != "classifier") throw std::invalid_argument("not a classifier");
+    // Each value's JSON type is checked before it is converted: nlohmann's get<int64_t>() of 1e300
+    // (or of 2.5) would convert a double out of the integer's range, which is undefined behavior.
+    auto integer = [&](const char* name) {
+      const auto& v = j.at(name);
+      if (!v.is_number_integer()) throw std::invalid_argument(std::string("'") + name + "' is not an integer");
+      return v.get<int64_t>();
+    };
     ClassifierConfig c;
-    c.channels = j.at("channels").get<int64_t>();
-    c.size = j.at("size").get<int64_t>();
-    c.num_classes = j.at("num_classes").get<int64_t>();
-    c.features = j.at("features").get<int64_t>();
-    c.dropout = j.at("dropout").get<float>();
+    c.channels = integer("channels");
+    c.size = integer("size");
+    c.num_classes = integer("num_classes");
+    c.features = integer("features");
+    const auto& dropout = j.at("dropout");
+    if (!dropout.is_number()) throw std::invalid_argument("'dropout' is not a number");
+    const double p = dropout.get<double>();
+    if (!(p >= 0.0 && p < 1.0)) throw std::invalid_argument("dropout must be in [0, 1), got " + std::to_string(p));
+    c.dropout = static_cast<float>(p);
     c.validate();
     return c;
   } catch (const std::exception& e) {

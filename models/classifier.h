@@ -32,9 +32,13 @@ struct ClassifierConfig {
   int64_t num_classes = 10;
   int64_t features = 128;
   float dropout = 0.3f;
-  void validate() const;
+  void validate() const;  // throws std::invalid_argument; at most kMaxParameters parameters
   std::string to_json() const;
   static ClassifierConfig from_json(const std::string& text);  // throws std::invalid_argument
+  // The parameter count of the model this configuration builds (Classifier::num_parameters()),
+  // saturating at INT64_MAX; meaningful for positive sizes.
+  int64_t num_parameters() const;
+  static constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 268M: 1 GiB of float32 weights
 };
 
 class Classifier : public Module {

@@ -1,11 +1,13 @@
 #include "models/gan.h"
 
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "engine/autograd.h"
 #include "engine/nn/init.h"
 #include "engine/ops/ops.h"
+#include "models/config_count.h"
 
 namespace ll::models {
 
@@ -34,6 +36,112 @@ void GanConfig::validate() const {
   need(channels == 1 || channels == 3, "channels must be 1 or 3, got " + std::to_string(channels));
   need(nz > 0 && ngf > 0 && ndf > 0, "nz, ngf and ndf must be positive");
   need(!conditional() || (num_classes >= 2 && num_classes <= 1000), "num_classes must be in 2..1000");
+  const std::string sizes = " (nz " + std::to_string(nz) + ", ngf " + std::to_string(ngf) + ", ndf " +
+                            std::to_string(ndf) + ")";
+  need(generator_parameters() <= kMaxParameters,
+       "the generator would have more than " + std::to_string(kMaxParameters) + " parameters" + sizes);
+  need(discriminator_parameters() <= kMaxParameters,
+       "the discriminator would have more than " + std::to_string(kMaxParameters) + " parameters" + sizes);
+}
+
+// The two counts follow the constructors below layer by layer: DCGAN's convolutions have no bias,
+// each BatchNorm2d(n) has a weight and a bias of n, gan128's layers have biases.
+int64_t GanConfig::generator_parameters() const {
+  using config_count::add;
+  using config_count::mul;
+  const int64_t g = ngf, C = channels;
+  const int64_t in = conditional() ? add({nz, num_classes}) : nz;
+  const int64_t embedding = conditional() ? mul({num_classes, num_classes}) : 0;
+  switch (arch) {
+    case GanArch::GAN128:
+      return add({mul({in, 128 * 8 * 8}), 128 * 8 * 8,   // Linear(nz, 8192)
+                  4 * (128 * 128 * 16 + 128),             // 4 x ConvT(128, 128, 4x4)
+                  mul({128, C, 64}), C});                 // Conv(128, C, 8x8)
+    case GanArch::DCGAN64:
+      return add({mul({in, 8, g, 16}), mul({2, 8, g}),     // ConvT(nz, 8g, 4x4), BN
+                  mul({8, g, 4, g, 16}), mul({2, 4, g}),   // ConvT(8g, 4g), BN
+                  mul({4, g, 2, g, 16}), mul({2, 2, g}),   // ConvT(4g, 2g), BN
+                  mul({2, g, g, 16}), mul({2, g}),         // ConvT(2g, g), BN
+                  mul({g, C, 16})});                       // ConvT(g, C)
+    case GanArch::DCGAN28:
+    case GanArch::CGAN28:
+      return add({embedding,                               // label_emb (cgan28)
+                  mul({in, 2, g, 49}), mul({2, 2, g}),     // ConvT(nz, 2g, 7x7), BN
+                  mul({2, g, g, 16}), mul({2, g}),         // ConvT(2g, g, 4x4), BN
+                  mul({g, C, 16})});                       // ConvT(g, C, 4x4)
+  }
+  return config_count::kSaturated;
+}
+
+int64_t GanConfig::discriminator_parameters() const {
+  using config_count::add;
+  using config_count::mul;
+  const int64_t d = ndf, S = image_size();
+  const int64_t C = conditional() ? channels + 1 : channels;
+  const int64_t embedding = conditional() ? mul({num_classes, S, S}) : 0;
+  switch (arch) {
+    case GanArch::GAN128:
+      return add({mul({C, 128, 9}), 128,              // Conv(C, 128, 3x3)
+                  4 * (128 * 128 * 9 + 128),          // 4 x Conv(128, 128, 3x3, stride 2)
+                  128 * 8 * 8 + 1});                  // Linear(8192, 1)
+    case GanArch::DCGAN64:
+      return add({mul({C, d, 16}),                            // Conv(C, d, 4x4)
+                  mul({d, 2, d, 16}), mul({2, 2, d}),         // Conv(d, 2d), BN
+                  mul({2, d, 4, d, 16}), mul({2, 4, d}),      // Conv(2d, 4d), BN
+                  mul({4, d, 8, d, 16}), mul({2, 8, d}),      // Conv(4d, 8d), BN
+                  mul({8, d, 16})});                          // Conv(8d, 1, 4x4)
+    case GanArch::DCGAN28:
+    case GanArch::CGAN28:
+      return add({embedding,                                  // label_emb (cgan28)
+                  mul({C, d, 16}),                            // Conv(C, d, 4x4)
+                  mul({d, 2, d, 16}), mul({2, 2, d}),         // Conv(d, 2d), BN
+                  mul({2, d, 49})});                          // Conv(2d, 1, 7x7)
+  }
+  return config_count::kSaturated;
+}
+
+std::string GanConfig::to_json() const {
+  return nlohmann::json{{"model", "gan"}, {"arch", gan_arch_name(arch)}, {"channels", channels}, {"nz", nz},
+                        {"ngf", ngf},     {"ndf", ndf},                  {"num_classes", num_classes}}
+      .dump();
+}
+
+GanConfig GanConfig::from_json(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw std::invalid_argument(std::string("GAN config is not valid JSON: ") + e.what());
+  }
+  if (!j.is_object()) throw std::invalid_argument("GAN config is not a JSON object");
+  auto field = [&](const char* name) -> const nlohmann::json& {
+    if (!j.contains(name)) throw std::invalid_argument(std::string("GAN config has no '") + name + "'");
+    return j.at(name);
+  };
+  auto integer = [&](const char* name) {
+    const nlohmann::json& v = field(name);
+    if (!v.is_number_integer()) throw std::invalid_argument(std::string("GAN config '") + name + "' is not an integer");
+    return v.get<int64_t>();
+  };
+  if (j.contains("model") && !(j.at("model").is_string() && j.at("model").get<std::string>() == "gan")) {
+    throw std::invalid_argument("GAN config: 'model' is " + j.at("model").dump() + ", not \"gan\"");
+  }
+  const nlohmann::json& arch = field("arch");
+  if (!arch.is_string()) throw std::invalid_argument("GAN config 'arch' is not a string");
+  const std::string name = arch.get<std::string>();
+  GanConfig c;
+  if (name == "dcgan64") c.arch = GanArch::DCGAN64;
+  else if (name == "dcgan28") c.arch = GanArch::DCGAN28;
+  else if (name == "cgan28") c.arch = GanArch::CGAN28;
+  else if (name == "gan128") c.arch = GanArch::GAN128;
+  else throw std::invalid_argument("unknown GAN architecture '" + name + "'");
+  c.channels = integer("channels");
+  c.nz = integer("nz");
+  c.ngf = integer("ngf");
+  c.ndf = integer("ndf");
+  c.num_classes = integer("num_classes");
+  c.validate();
+  return c;
 }
 
 namespace {

@@ -54,7 +54,22 @@ struct GanConfig {
   int64_t num_classes = 10;  // cgan28 only
   int64_t image_size() const { return arch == GanArch::DCGAN64 ? 64 : arch == GanArch::GAN128 ? 128 : 28; }
   bool conditional() const { return arch == GanArch::CGAN28; }
+  // Throws std::invalid_argument; among the rules, each network may have at most kMaxParameters
+  // parameters, so that a checkpoint's metadata cannot make a loader (which builds the generator
+  // before comparing it with the file's tensors) multiply sizes past int64 or allocate without bound.
   void validate() const;
+  // The parameter counts of the two networks this configuration builds (GanGenerator /
+  // GanDiscriminator::num_parameters()), saturating at INT64_MAX; meaningful for positive sizes.
+  int64_t generator_parameters() const;
+  int64_t discriminator_parameters() const;
+  static constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 268M: 1 GiB of float32 weights
+
+  // The configuration as JSON, as a GAN run's checkpoints carry it in their metadata ("config"):
+  // {"model":"gan","arch":"dcgan28","channels":1,"nz":100,"ngf":64,"ndf":64,"num_classes":10}.
+  std::string to_json() const;
+  // Reads what to_json writes ("model" may be left out); every key's JSON type is checked before
+  // its value is used. Throws std::invalid_argument naming the field, or from validate().
+  static GanConfig from_json(const std::string& text);
 };
 
 class GanGenerator : public Module {  // (ll::Generator is the random-number generator)

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
+#include "models/config_count.h"
 
 namespace ll::models {
 
@@ -83,6 +84,32 @@ void VaeConfig::validate() const {
          "the conv architecture needs image sides divisible by 4, got " + std::to_string(height) + "x" +
              std::to_string(width) + " (use --arch mlp)");
   }
+  need(num_parameters() <= kMaxParameters,
+       "the model would have more than " + std::to_string(kMaxParameters) + " parameters (images " +
+           std::to_string(channels) + "x" + std::to_string(height) + "x" + std::to_string(width) + ", hidden " +
+           std::to_string(hidden) + ", conv_channels " + std::to_string(conv_channels) + ", latent_dim " +
+           std::to_string(latent_dim) + ")");
+}
+
+int64_t VaeConfig::num_parameters() const {
+  using config_count::add;
+  using config_count::mul;
+  const int64_t D = latent_dim, heads = kind == AeKind::VAE ? 2 : 1;  // mu, and logvar for the VAE
+  if (arch == Arch::MLP) {
+    const int64_t P = mul({channels, height, width}), h = hidden;
+    return add({mul({P, h}), h,                    // fc1
+                mul({heads, add({mul({h, D}), D})}),  // fc21, fc22
+                mul({D, h}), h,                    // fc3
+                mul({h, P}), P});                  // fc4
+  }
+  const int64_t w = conv_channels, C = channels;
+  const int64_t F = mul({2, w, height / 4, width / 4});  // the flattened encoder features
+  return add({mul({C, w, 16}), w,                   // encoder.0: Conv(C, w, 4x4)
+              mul({w, 2, w, 16}), mul({2, w}),      // encoder.2: Conv(w, 2w, 4x4)
+              mul({heads, add({mul({F, D}), D})}),  // fc_mu, fc_logvar
+              mul({D, F}), F,                       // fc_dec
+              mul({2, w, w, 16}), w,                // decoder.2: ConvT(2w, w, 4x4)
+              mul({w, C, 16}), C});                 // decoder.4: ConvT(w, C, 4x4)
 }
 
 std::string VaeConfig::describe() const {

@@ -52,8 +52,15 @@ struct VaeConfig {
 
   std::string to_json() const;  // stored in the checkpoint's metadata under "config"
   static VaeConfig from_json(const std::string& json);  // throws std::invalid_argument naming the field
-  void validate() const;                                 // throws std::invalid_argument
+  // Throws std::invalid_argument; among the rules, the model may have at most kMaxParameters
+  // parameters, so that a checkpoint's metadata cannot make a loader (which builds the model before
+  // comparing it with the file's tensors) multiply sizes past int64 or allocate without bound.
+  void validate() const;
   std::string describe() const;                          // "vae mlp 784-400-20 beta=1 bce"
+  // The parameter count of the model this configuration builds (Autoencoder::num_parameters()),
+  // saturating at INT64_MAX; meaningful for positive sizes.
+  int64_t num_parameters() const;
+  static constexpr int64_t kMaxParameters = int64_t{1} << 28;  // 268M: 1 GiB of float32 weights
 };
 
 const char* kind_name(AeKind k);  // "ae", "vae"

@@ -18,8 +18,12 @@
 #include <utility>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
@@ -235,6 +239,17 @@ Entry parse_entry(const Reader& r, const std::string& name, const json& value,
     }
     e.shape.push_back(static_cast<int64_t>(dim));
   }
+  // An empty tensor (a 0 in its shape) holds nothing whatever its other sizes, but those sizes still
+  // reach code that multiplies a shape out in int64 in an order of its own (the engine's Tensor), so
+  // their product must fit in int64 too: [0, 2^40, 2^40] is refused, not only [2^40, 2^40, 2^40].
+  uint64_t nonzero = 1;
+  for (const int64_t d : e.shape) {
+    if (d != 0 && (__builtin_mul_overflow(nonzero, static_cast<uint64_t>(d), &nonzero) ||
+                   nonzero > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))) {
+      r.fail(name, "shape " + shape_string(e.shape) + ": its sizes other than 0 multiply to a number that " +
+                       "overflows 64 bits (int64)");
+    }
+  }
 
   const json& offsets = value["data_offsets"];
   if (!offsets.is_array() || offsets.size() != 2 || !get_unsigned(offsets[0], e.begin) ||
@@ -355,6 +370,30 @@ std::string quoted(const std::string& text) {
                            std::generic_category().message(err));
 }
 
+// Test hook, for tests only (tests/apps/test_kill_resume.cpp kills a real process with it):
+// LATENTLAB_TEST_SAVE_STOP="<moment>:<suffix>:<n>" makes the n-th save (from 1) of this process to
+// a path ending in <suffix> stop the process with SIGSTOP at <moment>: "half" (half of the bytes
+// are in the temporary file) or "rename" (the temporary file is complete and fsync'ed, and not yet
+// renamed). The test then inspects the directory and kills the process there. Unset, it costs one
+// getenv per save.
+enum class StopMoment { None, Half, Rename };
+
+StopMoment test_stop_moment(const std::string& path) {
+  const char* spec = std::getenv("LATENTLAB_TEST_SAVE_STOP");
+  if (spec == nullptr || *spec == '\0') return StopMoment::None;
+  const std::string s = spec;
+  const size_t a = s.find(':'), b = s.rfind(':');
+  if (a == std::string::npos || b == a) return StopMoment::None;
+  const std::string moment = s.substr(0, a), suffix = s.substr(a + 1, b - a - 1);
+  const long n = std::strtol(s.c_str() + b + 1, nullptr, 10);
+  if (path.size() < suffix.size() || path.compare(path.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    return StopMoment::None;
+  }
+  static std::atomic<long> matches{0};
+  if (++matches != n) return StopMoment::None;
+  return moment == "half" ? StopMoment::Half : moment == "rename" ? StopMoment::Rename : StopMoment::None;
+}
+
 // Removes the temporary file unless the rename made it the checkpoint.
 struct TempFile {
   std::string path;
@@ -412,7 +451,9 @@ Checkpoint parse_safetensors(std::span<const uint8_t> bytes, const std::string& 
   json header;
   try {
     header = json::parse(header_begin, header_end, on_event);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // parse_error, and out_of_range for a number beyond a double's range (1e400), which nlohmann
+    // reports while parsing too.
     r.fail(std::string("header is not valid JSON: ") + e.what());
   }
   if (!duplicate.empty()) r.fail("header has the key '" + duplicate + "' twice");
@@ -554,16 +595,21 @@ void save_safetensors(const std::string& path, const Checkpoint& ckpt) {
   tmp.fd = ::open(tmp.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (tmp.fd < 0) fail_io(path, "creating '" + tmp.path + "'", errno);
 
+  const StopMoment stop = test_stop_moment(path);
   std::size_t written = 0;
   while (written < bytes.size()) {
-    const ssize_t n = ::write(tmp.fd, bytes.data() + written, bytes.size() - written);
+    // With the test hook at "half", the first write stops at half of the bytes.
+    const std::size_t end = stop == StopMoment::Half && written < bytes.size() / 2 ? bytes.size() / 2 : bytes.size();
+    const ssize_t n = ::write(tmp.fd, bytes.data() + written, end - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) fail_io(path, "writing '" + tmp.path + "'", errno);
     written += static_cast<std::size_t>(n);
+    if (stop == StopMoment::Half && written == bytes.size() / 2) ::raise(SIGSTOP);
   }
   // Without fsync before rename, a power loss can leave the new name pointing at a file whose
   // data never reached the disk: the rename would then destroy the old checkpoint for nothing.
   if (::fsync(tmp.fd) != 0) fail_io(path, "flushing '" + tmp.path + "' to disk", errno);
+  if (stop == StopMoment::Rename) ::raise(SIGSTOP);
   const int fd = tmp.fd;
   tmp.fd = -1;
   if (::close(fd) != 0) fail_io(path, "closing '" + tmp.path + "'", errno);

@@ -109,19 +109,32 @@ std::map<std::string, Tensor> Adam::state_dict() const {
 }
 
 void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
+  // Everything is checked before anything is changed: a refused state leaves the optimizer as it was.
+  int64_t steps = 0;
   if (state.count("step_exact")) {
     const std::vector<float> halves = state_entry(state, "step_exact", {2}).to_vector();
     for (float h : halves) {
       check_arg(h >= 0.0f && h < static_cast<float>(kStepHalf) && h == std::floor(h), "Adam.load_state_dict",
                 "'step_exact' holds " + std::to_string(h) + ", not a count below 2^24");
     }
-    step_ = static_cast<int64_t>(halves[0]) + static_cast<int64_t>(halves[1]) * kStepHalf;
+    steps = static_cast<int64_t>(halves[0]) + static_cast<int64_t>(halves[1]) * kStepHalf;
   } else {  // a checkpoint without it (PyTorch's, or latentlab's before it)
-    step_ = static_cast<int64_t>(std::llround(state_entry(state, "step", {}).item()));
+    // A count, as a float: a whole number from 0 (NaN, -1 or 1e30 would reach the bias corrections
+    // as a garbage step count, and llround of them is unspecified).
+    const float step = state_entry(state, "step", {}).item();
+    check_arg(step >= 0.0f && step < static_cast<float>(kStepHalf * kStepHalf) && step == std::floor(step),
+              "Adam.load_state_dict", "'step' holds " + std::to_string(step) + ", not a step count below 2^48");
+    steps = static_cast<int64_t>(step);
   }
+  std::vector<Tensor> m, v;
   for (size_t i = 0; i < params_.size(); ++i) {
-    m_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg", params_[i].shape()));
-    v_[i].copy_(state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i].shape()));
+    m.push_back(state_entry(state, std::to_string(i) + ".exp_avg", params_[i].shape()));
+    v.push_back(state_entry(state, std::to_string(i) + ".exp_avg_sq", params_[i].shape()));
+  }
+  step_ = steps;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    m_[i].copy_(m[i]);
+    v_[i].copy_(v[i]);
   }
 }
 

@@ -144,6 +144,10 @@ TEST(Idx, MalformedFilesAreRejectedWithTheReason) {
       // 65536^3 bytes = 256 TiB: refused from the header alone, without allocating or reading.
       {"huge_product", idx_bytes({65536, 65536, 65536}, counting(8)), "MiB limit"},
       {"max_dims", idx_bytes({0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}, {}), "MiB limit"},
+      // No bytes of data (a size is 0), but sizes that multiply past int64 elsewhere: the data set's
+      // C * H * W of this 20-byte file overflowed (found while writing fuzz/fuzz_idx.cpp).
+      {"empty_but_huge", idx_bytes({1, 0xffffffffu, 0xffffffffu, 0}, {}),
+       "dimensions (1, 4294967295, 4294967295, 0) promise more than the 1024 MiB limit (their sizes other than 0"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -219,6 +223,8 @@ TEST(Idx, WriteRejectsInconsistentArrays) {
   EXPECT_THROW(write_idx(path, five), std::runtime_error);
   IdxArray negative{{-1}, {}};
   EXPECT_THROW(write_idx(path, negative), std::runtime_error);
+  IdxArray empty_but_huge{{1, 0xffffffffLL, 0xffffffffLL, 0}, {}};  // what read_idx refuses
+  EXPECT_THROW(write_idx(path, empty_but_huge), std::runtime_error);
   EXPECT_FALSE(fs::exists(path));
   // A folder that does not exist: the error names the file.
   try {

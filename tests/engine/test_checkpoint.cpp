@@ -3,9 +3,11 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <stdexcept>
 #include <string>
 
@@ -105,6 +107,14 @@ TEST(Checkpoint, AdamStepCountIsExactBeyondFloat) {
   EXPECT_EQ(fresh.steps(), 7);
   state["step_exact"] = Tensor::from_vector({0.5f, 0.0f}, {2});
   EXPECT_THROW(fresh.load_state_dict(state), std::invalid_argument);
+  // PyTorch's float "step" is a count too: NaN, negative, fractional or huge values are refused
+  // (they loaded as garbage counts; fuzz/fuzz_adam_state.cpp checks 0 <= steps() < 2^48).
+  // A refused state changes nothing.
+  for (float bad : {std::nanf(""), -1.0f, 2.5f, 1e30f, std::numeric_limits<float>::infinity()}) {
+    pytorch_style["step"] = Tensor::scalar(bad);
+    EXPECT_THROW(fresh.load_state_dict(pytorch_style), std::invalid_argument) << bad;
+    EXPECT_EQ(fresh.steps(), 7) << bad;
+  }
   fs::remove(path);
 }
 

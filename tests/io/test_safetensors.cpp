@@ -359,6 +359,10 @@ TEST_F(Safetensors, RejectsBadJson) {
   EXPECT_TRUE(rejects(make_file(R"({"a": {"dtype": "F32",)"), "not valid JSON"));
   EXPECT_TRUE(rejects(make_file(R"({"a": 1} trailing)"), "not valid JSON"));
   EXPECT_TRUE(rejects(make_file("{\"\xff\": 1}"), "not valid JSON"));  // not UTF-8
+  // A number beyond a double's range: nlohmann throws out_of_range, not parse_error, and it escaped
+  // as a json::exception (found by fuzz/fuzz_safetensors.cpp, in a shape of "37E7777...").
+  EXPECT_TRUE(rejects(make_file(R"({"a": {"dtype": "F32", "shape": [37E77777777], "data_offsets": [0, 4]}})", Bytes(4)),
+                      "number overflow"));
   EXPECT_TRUE(rejects(make_file("[1, 2]"), "does not start with '{'"));
   EXPECT_TRUE(rejects(make_file(""), "does not start with '{'"));
   EXPECT_TRUE(rejects(make_file(R"({"a": 5})"), "entry is an integer"));
@@ -393,6 +397,16 @@ TEST_F(Safetensors, RejectsBadShapes) {
                       "overflows 64 bits"));
   EXPECT_TRUE(rejects(make_file(R"({"w": {"dtype": "F32", "shape": [18446744073709551615], "data_offsets": [0, 0]}})"),
                       "does not fit in int64"));
+  // An empty tensor holds no bytes whatever its other sizes, but the engine multiplies a shape out in
+  // int64 in its own order (Tensor's shape_numel: 2^32 * 2^32 before the 0), so those sizes must
+  // multiply within int64 too. (This file loaded, and load_tensors then overflowed a signed integer:
+  // found while writing fuzz/fuzz_safetensors.cpp, whose invariant checks it.)
+  EXPECT_TRUE(rejects(make_file(R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 0], "data_offsets": [0, 0]}})"),
+                      "its sizes other than 0 multiply to a number that overflows 64 bits"));
+  const Checkpoint empty = ll::io::parse_safetensors(
+      make_file(R"({"w": {"dtype": "F32", "shape": [4294967296, 0, 2147483647], "data_offsets": [0, 0]}})"), "empty");
+  EXPECT_EQ(empty.tensors.at("w").shape, (std::vector<int64_t>{4294967296, 0, 2147483647}));
+  EXPECT_TRUE(empty.tensors.at("w").data.empty());
   EXPECT_TRUE(rejects(make_file(R"({"w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 12]}})", Bytes(12)),
                       "size mismatch: shape [2, 2] of F32 needs 16 bytes but data_offsets [0, 12] span 12"));
 }

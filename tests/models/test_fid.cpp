@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/checkpoint.h"
+#include "models/classifier.h"
 #include "models/fid.h"
 
 namespace ll::models {
@@ -72,6 +73,39 @@ TEST(Fid, RejectsBadInput) {
   EXPECT_THROW(gaussian_stats(Tensor::zeros({1, 3})), std::invalid_argument);
   EXPECT_THROW(frechet_distance(gaussian_stats(Tensor::ones({3, 2})), gaussian_stats(Tensor::ones({3, 3}))),
                std::invalid_argument);
+}
+
+// The classifier's configuration, as classifier.safetensors carries it: values of the wrong JSON
+// type are refused before conversion (get<int64_t>() of 1e300, or get<float>() of 1e300, converted a
+// double out of range: undefined behavior), and the model's size is bounded and exact.
+TEST(Fid, ClassifierConfigIsCheckedBeforeUse) {
+  ClassifierConfig c;
+  c.channels = 3;
+  c.size = 12;
+  c.features = 6;
+  c.num_classes = 3;
+  Generator init(0);
+  EXPECT_EQ(c.num_parameters(), Classifier(c, init).num_parameters());
+  EXPECT_EQ(ClassifierConfig::from_json(c.to_json()).to_json(), c.to_json());
+
+  auto refusal = [](const std::string& json) {
+    try {
+      ClassifierConfig::from_json(json);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string head = R"({"model":"classifier","num_classes":10,"size":28,)";
+  EXPECT_NE(refusal(head + R"("channels":1e300,"features":128,"dropout":0.3})").find("'channels' is not an integer"),
+            std::string::npos);
+  EXPECT_NE(refusal(head + R"("channels":1,"features":128,"dropout":1e300})").find("dropout must be in [0, 1)"),
+            std::string::npos);
+  EXPECT_NE(refusal(head + R"("channels":1,"features":128,"dropout":"0.3"})").find("'dropout' is not a number"),
+            std::string::npos);
+  EXPECT_NE(refusal(head + R"("channels":1,"features":100000000,"dropout":0.3})").find("more than 268435456"),
+            std::string::npos);
+  EXPECT_EQ(refusal(head + R"("channels":1,"features":128,"dropout":0.3})"), "accepted");
 }
 
 }  // namespace

@@ -139,5 +139,54 @@ TEST(Gan, TrainingStepMovesTheDiscriminator) {
   EXPECT_GT(last.d_real, last.d_fake);
 }
 
+// The configuration a GAN run's checkpoints carry: JSON round trips, exact parameter counts, and
+// refusals. Its values' JSON types are checked before conversion (get<int64_t>() of 1e300 converts a
+// double out of range, undefined behavior), and validate() bounds the networks' sizes, which a
+// loader allocates before it compares them with the file's tensors.
+TEST(Gan, ConfigJsonAndParameterCounts) {
+  for (GanArch arch : {GanArch::DCGAN28, GanArch::CGAN28, GanArch::DCGAN64, GanArch::GAN128}) {
+    GanConfig c;
+    c.arch = arch;
+    c.channels = 3;
+    c.nz = 5;
+    c.ngf = 3;
+    c.ndf = 2;
+    c.num_classes = 4;
+    Generator init(0);
+    EXPECT_EQ(c.generator_parameters(), GanGenerator(c, init).num_parameters()) << gan_arch_name(arch);
+    EXPECT_EQ(c.discriminator_parameters(), GanDiscriminator(c, init).num_parameters()) << gan_arch_name(arch);
+    const GanConfig back = GanConfig::from_json(c.to_json());
+    EXPECT_EQ(back.to_json(), c.to_json());
+    EXPECT_EQ(back.arch, arch);
+  }
+  EXPECT_EQ(GanConfig().to_json(),
+            R"({"arch":"dcgan28","channels":1,"model":"gan","ndf":64,"ngf":64,"num_classes":10,"nz":100})");  // as apps/train_gan.cpp writes it
+
+  auto refusal = [](const std::string& json) {
+    try {
+      GanConfig::from_json(json);
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string base = R"({"arch":"dcgan28","channels":1,"ndf":64,"ngf":64,"nz":)";
+  EXPECT_NE(refusal(base + R"(1e300,"num_classes":10})").find("'nz' is not an integer"), std::string::npos);
+  EXPECT_NE(refusal(base + R"(2.5,"num_classes":10})").find("'nz' is not an integer"), std::string::npos);
+  EXPECT_NE(refusal(base + R"(100})").find("has no 'num_classes'"), std::string::npos);
+  EXPECT_NE(refusal(R"({"arch":"dcgan28","channels":1,"ndf":64,"ngf":1000000,"nz":100,"num_classes":10})")
+                .find("the generator would have more than 268435456 parameters"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"arch":"dcgan64","channels":1,"ndf":4611686018427387904,"ngf":64,"nz":100,"num_classes":10})")
+                .find("the discriminator would have more than 268435456 parameters"),
+            std::string::npos);
+  EXPECT_NE(refusal(R"({"model":"vae","arch":"dcgan28"})").find("not \"gan\""), std::string::npos);
+  EXPECT_NE(refusal(R"({"arch":"dcgan32","channels":1,"ndf":64,"ngf":64,"nz":100,"num_classes":10})")
+                .find("unknown GAN architecture 'dcgan32'"),
+            std::string::npos);
+  EXPECT_NE(refusal("[1]").find("not a JSON object"), std::string::npos);
+  EXPECT_NE(refusal("{").find("not valid JSON"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace ll::models

@@ -184,5 +184,40 @@ TEST(Vae, ShortTrainingRunLossFalls) {
   }
 }
 
+// The configuration in a checkpoint's metadata is built into a model before the file's tensors are
+// compared with it, so validate() bounds the model's size: num_parameters() is exact, and a
+// configuration whose sizes multiply past int64 (signed overflow in the constructor) or past 2^28
+// parameters (an allocation without bound, from a few bytes of JSON) is refused while parsing.
+TEST(Vae, ConfigParameterCountIsExactAndBounded) {
+  for (AeKind kind : {AeKind::AE, AeKind::VAE}) {
+    for (Arch arch : {Arch::MLP, Arch::Conv}) {
+      VaeConfig c = small(kind, arch);
+      c.channels = 3;
+      c.width = 12;
+      Generator g(0);
+      EXPECT_EQ(c.num_parameters(), Autoencoder(c, g).num_parameters()) << c.describe();
+    }
+  }
+  EXPECT_EQ(VaeConfig().num_parameters(), 652824);  // pytorch/examples' VAE, 784-400-20
+
+  const std::string ok = VaeConfig().to_json();
+  auto with = [&](const std::string& key, const std::string& value) {
+    const std::string from = "\"" + key + "\":" + std::to_string(key == "hidden" ? 400 : 28);
+    std::string s = ok;
+    s.replace(s.find(from), from.size(), "\"" + key + "\":" + value);
+    return s;
+  };
+  for (const std::string& bad : {with("hidden", "1000000000000"), with("height", "4294967296"),
+                                 with("height", "9223372036854775807")}) {
+    try {
+      VaeConfig::from_json(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const std::invalid_argument& e) {
+      EXPECT_NE(std::string(e.what()).find("more than 268435456 parameters"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(VaeConfig::from_json(with("hidden", "4000")).hidden, 4000);
+}
+
 }  // namespace
 }  // namespace ll::models

@@ -1,0 +1,57 @@
+// common.cpp: the fuzz targets' scratch folder (common.h).
+#include "fuzz/common.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+namespace ll::fuzz {
+namespace {
+
+struct ScratchDir {
+  std::string path;
+  ScratchDir() {
+    // Memory (/dev/shm) where there is one: on a disk, rewriting a file a thousand times a second
+    // waits for the file system (ext4 flushes a file truncated and written again when it is closed).
+    const char* tmp = std::getenv("TMPDIR");
+    const std::string root = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : tmp && *tmp ? tmp : "/tmp";
+    std::string pattern = root + "/latentlab-fuzz-XXXXXX";
+    if (!::mkdtemp(pattern.data())) {
+      std::perror(("fuzz: mkdtemp " + pattern).c_str());
+      std::abort();
+    }
+    path = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+}  // namespace
+
+const std::string& scratch_dir() {
+  static const ScratchDir dir;
+  return dir.path;
+}
+
+std::string write_scratch_file(const std::string& name, const uint8_t* data, std::size_t size) {
+  const std::string path = scratch_dir() + "/" + name;
+  std::remove(path.c_str());  // a new file rather than a truncated one (see ScratchDir)
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) {
+    std::perror(("fuzz: cannot create " + path).c_str());
+    std::abort();
+  }
+  if ((size > 0 && std::fwrite(data, 1, size, f) != size) || std::fclose(f) != 0) {
+    std::perror(("fuzz: cannot write " + path).c_str());
+    std::abort();
+  }
+  return path;
+}
+
+}  // namespace ll::fuzz
