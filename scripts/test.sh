@@ -2,9 +2,11 @@
 # test.sh: from a fresh clone to a passing test run.
 #   bash scripts/test.sh
 # Installs missing Debian packages (as root; otherwise prints the apt-get line), configures with
-# CMake (the CUDA backend too when nvcc is found), builds in parallel and runs the whole ctest suite.
-# GPU tests skip, with the reason, on machines without a GPU.
-# Environment: BUILD_DIR (default build), JOBS (default: all cores), LATENTLAB_CUDA (AUTO|ON|OFF).
+# CMake (the CUDA backend too when nvcc is found), builds in parallel and runs the whole ctest suite;
+# then a CPU-only build, the GPU tests on the CUDA emulator, the CPU suite under ASan+UBSan and the
+# fuzz targets (README.md says how long each takes). GPU tests skip, with the reason, without a GPU.
+# Environment: BUILD_DIR (default build), JOBS (default: all cores), LATENTLAB_CUDA (AUTO|ON|OFF),
+# LATENTLAB_EMULATION=0, SANITIZE=0, FUZZ=0 (leave a stage out), FUZZ_SECONDS (default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,5 +54,16 @@ elif [ "${LATENTLAB_EMULATION:-1}" != 0 ]; then
     echo "  $t"
     "$build-emu/tests/$t" --gtest_brief=1
   done
+fi
+# The CPU suite once more under AddressSanitizer and UndefinedBehaviorSanitizer (scripts/sanitize.sh),
+# then every file reader under libFuzzer for FUZZ_SECONDS each (scripts/fuzz.sh, clang from Debian).
+# SANITIZE=0 / FUZZ=0 leave them out.
+if [ "${SANITIZE:-1}" != 0 ]; then
+  echo "latentlab: the CPU suite under ASan+UBSan (scripts/sanitize.sh)"
+  JOBS=$jobs bash scripts/sanitize.sh
+fi
+if [ "${FUZZ:-1}" != 0 ]; then
+  echo "latentlab: the file readers under libFuzzer (scripts/fuzz.sh, ${FUZZ_SECONDS:-20} s per target)"
+  JOBS=$jobs bash scripts/fuzz.sh
 fi
 echo "latentlab: tests passed in $(( $(date +%s) - start )) s (build and run, $jobs jobs)"
