@@ -14,6 +14,8 @@
 #include <stdexcept>
 #include <system_error>
 
+#include <zlib.h>
+
 // stb_image and stb_image_resize (Sean Barrett, public domain; Debian's libstb-dev), compiled here
 // with internal linkage (the _STATIC macros) so that no other file of a program that links us can
 // collide with their symbols. NO_STDIO: we read the file ourselves, once, and hand stb the bytes, so a
@@ -117,17 +119,23 @@ std::string read_file(const std::string& path, std::vector<unsigned char>& bytes
   return "";
 }
 
-// stb_image 2.27 (Debian 12's libstb-dev) trusts the code counts of a JPEG Huffman table: a DHT
-// segment whose 16 counts add up to more than 256 makes it write past the table's arrays
-// (stbi__build_huffman's size[257], then values[256]), in stbi_info as much as in decoding. stb 2.28
-// refuses such tables ("bad DHT header"); until Debian ships it, we refuse them before stb sees the
-// bytes. The walk follows the segments as stb reads them: in marker context segments are skipped
-// by their length (junk between them byte by byte, as stb does before the frame header); after a
-// start of scan, entropy-coded data runs to the first FF xx that is neither a stuffed FF (FF 00) nor a
-// restart marker (FF D0..D7), fill bytes (FF FF) included. Each table is read as stb reads it, even
-// past its segment's end (zeros past the end of the file). It checks more places than stb may reach
-// (such as a marker stb would never get to), never fewer, and a valid JPEG has no table over 256
-// codes: only broken files are refused. Returns why the file is refused, or "" (also for non-JPEGs).
+// Two bugs of stb_image 2.27 (Debian 12's libstb-dev) in JPEG Huffman tables, both fixed upstream in
+// 2.28, refused here before stb sees the bytes:
+//   - a DHT segment whose 16 code counts add up to more than 256 makes it write past the table's
+//     arrays (stbi__build_huffman's size[257], then values[256]), in stbi_info already;
+//   - a scan that decodes with a table no DHT segment defined reads that table from memory stb never
+//     initialized (2.28 zeroes it), and indexes its values with whatever is there: an out-of-bounds
+//     read. Which tables a scan decodes with is stb's rule: a baseline scan both of each component's
+//     tables; a progressive scan its DC table when it is a first DC scan (Ss = 0, Ah = 0), its AC
+//     table when it is an AC scan (Ss > 0), none when it refines DC.
+// The walk follows the segments as stb reads them: in marker context segments are skipped by their
+// length (junk between them byte by byte, as stb does before the frame header); after a start of
+// scan, entropy-coded data runs to the first FF xx that is neither a stuffed FF (FF 00) nor a restart
+// marker (FF D0..D7), fill bytes (FF FF) included. Tables and scan headers are read as stb reads
+// them, even past their segment's end (zeros past the end of the file). It checks more places than
+// stb may reach (such as a marker stb would never get to), never fewer; a valid JPEG defines every
+// table it uses with at most 256 codes, so only broken files are refused. Returns why the file is
+// refused, or "" (also for files that are not JPEGs).
 std::string check_jpeg_huffman_tables(const std::vector<unsigned char>& bytes) {
   const size_t n = bytes.size();
   auto at = [&](size_t i) -> unsigned { return i < n ? bytes[i] : 0u; };
@@ -137,7 +145,8 @@ std::string check_jpeg_huffman_tables(const std::vector<unsigned char>& bytes) {
   while (i < n && bytes[i] == 0xFF) ++i;
   if (i >= n || bytes[i] != 0xD8) return "";  // not a JPEG
   ++i;
-  bool entropy = false;
+  bool entropy = false, progressive = false;
+  bool defined[2][4] = {};  // [DC = 0, AC = 1][table 0..3]
   while (i < n) {
     if (bytes[i] != 0xFF) {  // entropy-coded data, or junk between segments
       ++i;
@@ -150,11 +159,11 @@ std::string check_jpeg_huffman_tables(const std::vector<unsigned char>& bytes) {
     i = j + 1;
     if (entropy && (marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7))) continue;  // stuffed FF, restart
     entropy = false;
-    if (marker == 0xD9) return "";                                             // end of image
+    if (marker == 0xD9) return "";                                                      // end of image
     if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) continue;  // no length
-    const size_t length = at(i) << 8 | at(i + 1);  // counts its own two bytes
+    const size_t segment = i - 2, length = at(i) << 8 | at(i + 1);  // the length counts its own 2 bytes
+    if (marker == 0xC0 || marker == 0xC1 || marker == 0xC2) progressive = marker == 0xC2;  // the frame
     if (marker == 0xC4) {
-      const size_t segment = i - 2;
       size_t k = i + 2;
       for (int64_t left = static_cast<int64_t>(length) - 2; left > 0;) {
         const unsigned table = at(k);
@@ -165,11 +174,28 @@ std::string check_jpeg_huffman_tables(const std::vector<unsigned char>& bytes) {
           return "corrupt JPEG: the Huffman table at byte " + std::to_string(segment) + " declares " +
                  std::to_string(codes) + " codes, more than 256";
         }
+        defined[table >> 4][table & 15] = true;
         left -= static_cast<int64_t>(17 + codes);
         k += 17 + codes;
       }
     }
-    if (marker == 0xDA) entropy = true;  // start of scan: its header, then entropy-coded data
+    if (marker == 0xDA) {  // start of scan: its header, then entropy-coded data
+      const unsigned components = at(i + 2);
+      const size_t after = i + 3 + 2 * static_cast<size_t>(components);
+      const unsigned ss = at(after), ah = at(after + 2) >> 4;
+      const bool uses_dc = !progressive || (ss == 0 && ah == 0), uses_ac = !progressive || ss != 0;
+      for (unsigned c = 0; c < components && c < 4; ++c) {
+        const unsigned dc = at(i + 4 + 2 * c) >> 4, ac = at(i + 4 + 2 * c) & 15;
+        if (dc > 3 || ac > 3) break;  // stb refuses the scan itself
+        const int missing = uses_dc && !defined[0][dc] ? 0 : uses_ac && !defined[1][ac] ? 1 : -1;
+        if (missing >= 0) {
+          return "corrupt JPEG: the scan at byte " + std::to_string(segment) + " decodes with the " +
+                 (missing == 0 ? "DC Huffman table " + std::to_string(dc) : "AC Huffman table " + std::to_string(ac)) +
+                 ", which no DHT segment before it defines";
+        }
+      }
+      entropy = true;
+    }
     i += length;
   }
   return "";
@@ -200,6 +226,73 @@ std::string check_png_chunk_lengths(const std::vector<unsigned char>& bytes) {
   return "";
 }
 
+// stb_image 2.27 inflates a PNG's image data (the IDAT chunks, one zlib stream) into a buffer that it
+// doubles for as long as the stream goes on, up to 4 GiB, although it then uses only the bytes the
+// header's size needs: deflate packs a run of zeros about 1000:1, so a 4 MB file could make it
+// allocate 4 GB. This inflates the stream first with zlib into a small scratch buffer, counting, and
+// refuses a stream that holds more than twice what the header's size needs plus 1 MiB (a real PNG
+// holds exactly what it needs: rows of filter byte + pixels, Adam7's passes adding at most a few bytes
+// per row). A stream zlib cannot inflate is left to stb, which refuses it itself. Apple's CgBI
+// variant carries raw deflate, without the zlib header, as stb reads it. Called after the header's
+// size has passed max_pixels; the chunk lengths are known to fit in the file
+// (check_png_chunk_lengths). Returns why the file is refused, or "" (also for non-PNGs).
+std::string check_png_inflated_size(const std::vector<unsigned char>& bytes) {
+  static constexpr unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  const size_t n = bytes.size();
+  if (n < 8 || std::memcmp(bytes.data(), kSignature, 8) != 0) return "";
+  auto be32 = [&](size_t i) {
+    return uint64_t{bytes[i]} << 24 | uint64_t{bytes[i + 1]} << 16 | uint64_t{bytes[i + 2]} << 8 | uint64_t{bytes[i + 3]};
+  };
+  uint64_t needed = 0;  // what stb needs from the stream: rows of one filter byte + packed pixels
+  bool cgbi = false, header = false;
+  z_stream z{};
+  bool started = false;
+  std::vector<unsigned char> scratch(64 * 1024);
+  uint64_t inflated = 0, limit = 0;
+  std::string verdict;
+  for (size_t i = 8; i + 8 <= n;) {
+    const uint64_t length = be32(i);
+    if (length > n - (i + 8)) break;  // (refused before, by check_png_chunk_lengths)
+    const std::string type(bytes.begin() + static_cast<std::ptrdiff_t>(i + 4), bytes.begin() + static_cast<std::ptrdiff_t>(i + 8));
+    const size_t data = i + 8;
+    if (type == "CgBI") cgbi = true;
+    if (type == "IHDR" && length >= 13) {
+      const uint64_t w = be32(data), h = be32(data + 4), depth = bytes[data + 8], color = bytes[data + 9];
+      const uint64_t channels = color == 0 ? 1 : color == 2 ? 3 : color == 3 ? 1 : color == 4 ? 2 : color == 6 ? 4 : 0;
+      if (channels == 0 || depth == 0 || depth > 16 || w > (1u << 24) || h > (1u << 24)) return "";  // stb's to refuse
+      needed = h * ((w * channels * depth + 7) / 8 + 1);
+      limit = 2 * needed + (uint64_t{1} << 20);
+      header = true;
+    }
+    if (type == "IDAT" && header) {
+      if (!started) {
+        if (inflateInit2(&z, cgbi ? -MAX_WBITS : MAX_WBITS) != Z_OK) return "";
+        started = true;
+      }
+      z.next_in = const_cast<Bytef*>(bytes.data() + data);
+      z.avail_in = static_cast<uInt>(length);
+      int status = Z_OK;
+      do {  // until this chunk's bytes are in and zlib holds no more output for them
+        z.next_out = scratch.data();
+        z.avail_out = static_cast<uInt>(scratch.size());
+        status = inflate(&z, Z_NO_FLUSH);
+        inflated += scratch.size() - z.avail_out;
+        if (inflated > limit) {
+          verdict = "corrupt PNG: its image data inflates to more than " + std::to_string(limit) + " bytes, while its " +
+                    "header's size needs " + std::to_string(needed) + " (a decompression bomb, or a damaged file)";
+          break;
+        }
+        if (status == Z_BUF_ERROR) status = Z_OK;  // no progress possible: the next chunk's bytes are needed
+      } while (status == Z_OK && (z.avail_in > 0 || z.avail_out == 0));
+      if (!verdict.empty() || status != Z_OK) break;  // refused, the stream's end, or an error stb will report
+    }
+    if (type == "IEND") break;
+    i += 12 + length;  // header, data, CRC
+  }
+  if (started) inflateEnd(&z);
+  return verdict;
+}
+
 struct StbFree {
   void operator()(stbi_uc* p) const { stbi_image_free(p); }
 };
@@ -226,6 +319,7 @@ std::string decode_one(const std::string& path, const ImageFolderOptions& o, uin
     return std::to_string(w) + " x " + std::to_string(h) + " = " + std::to_string(pixels) +
            " pixels, more than max_pixels = " + std::to_string(o.max_pixels);
   }
+  if (std::string error = check_png_inflated_size(bytes); !error.empty()) return error;
 
   // stb converts to the channel count we ask for: gray from RGB by its luma weights, alpha dropped,
   // 16-bit PNGs to 8 bits.

@@ -15,10 +15,16 @@ namespace {
 struct ScratchDir {
   std::string path;
   ScratchDir() {
-    // Memory (/dev/shm) where there is one: on a disk, rewriting a file a thousand times a second
-    // waits for the file system (ext4 flushes a file truncated and written again when it is closed).
+    // $LATENTLAB_FUZZ_TMPDIR (scripts/fuzz.sh sets it to a folder it removes afterwards, crash or
+    // not), else memory (/dev/shm) where there is one: on a disk, rewriting a file a thousand times
+    // a second waits for the file system (ext4 flushes a file truncated and written again when it is
+    // closed).
+    const char* mine = std::getenv("LATENTLAB_FUZZ_TMPDIR");
     const char* tmp = std::getenv("TMPDIR");
-    const std::string root = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : tmp && *tmp ? tmp : "/tmp";
+    const std::string root = mine && *mine                       ? mine
+                             : ::access("/dev/shm", W_OK) == 0 ? "/dev/shm"
+                             : tmp && *tmp                     ? tmp
+                                                               : "/tmp";
     std::string pattern = root + "/latentlab-fuzz-XXXXXX";
     if (!::mkdtemp(pattern.data())) {
       std::perror(("fuzz: mkdtemp " + pattern).c_str());

@@ -4,6 +4,7 @@
 #   bash scripts/fuzz.sh idx image              # some targets (names as in fuzz/fuzz_<name>.cpp)
 #   FUZZ_SECONDS=600 bash scripts/fuzz.sh       # longer
 #   FUZZ_RUNS=1000000 bash scripts/fuzz.sh      # a number of executions per target instead
+#   FUZZ_RUNS=100000 FUZZ_SEED=1 bash scripts/fuzz.sh   # reproducible: what the test command runs
 # Installs what is missing (as root; otherwise prints the apt-get line and stops): the build
 # dependencies through scripts/deps.sh, then clang and libFuzzer's runtime, which Debian ships in
 # libclang-rt-<version>-dev (clang only recommends it). Builds fuzz/ (a CMake project of its own:
@@ -17,8 +18,16 @@
 # leak, a broken limit or a slow input fails the run: the script names the target, the input
 # libFuzzer saved (build-fuzz/artifacts/<target>/) and its log, and exits nonzero after the others.
 # Reproduce one with:  build-fuzz/fuzz_<target> build-fuzz/artifacts/<target>/crash-...
+#
+# Two uses. Exploring (the default): a random seed each run and a corpus that grows from run to run,
+# so every run looks somewhere new; a finding there is new work, not a broken build. Checking
+# (FUZZ_SEED set, with FUZZ_RUNS): libFuzzer's -seed, a fixed number of executions and a fresh
+# corpus made from the seeds alone, so the run executes the same inputs on every machine with the
+# same compiler: the test command (scripts/test.sh) runs this, and a run that passed here passes in
+# CI. What exploring finds becomes a regression test in the reader's test file, and so part of every
+# later check.
 # Environment: BUILD_DIR (default build-fuzz), JOBS (default: all cores), FUZZ_SECONDS, FUZZ_RUNS,
-# FUZZ_RSS_MB, FUZZ_MALLOC_MB, FUZZ_TIMEOUT.
+# FUZZ_SEED, FUZZ_RSS_MB, FUZZ_MALLOC_MB, FUZZ_TIMEOUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +35,7 @@ build=${BUILD_DIR:-build-fuzz}
 jobs=${JOBS:-$(nproc)}
 seconds=${FUZZ_SECONDS:-20}
 runs=${FUZZ_RUNS:-}
+seed=${FUZZ_SEED:-}
 rss_mb=${FUZZ_RSS_MB:-2048}
 malloc_mb=${FUZZ_MALLOC_MB:-1024}
 timeout_s=${FUZZ_TIMEOUT:-30}
@@ -80,24 +90,34 @@ built=$(date +%s)
 rm -rf "$build/seeds"
 "$build/make_seeds" "$build/seeds"
 
-if [ -n "$runs" ]; then
+if [ -n "$seed" ]; then
+  [ -n "$runs" ] || { echo "latentlab: FUZZ_SEED needs FUZZ_RUNS (a fixed number of executions; a time budget is not reproducible)" >&2; exit 2; }
+  budget=(-runs="$runs" -seed="$seed")
+  echo "latentlab: fuzzing ${#targets[@]} targets, $runs executions each from seed $seed on fresh corpora (reproducible)"
+elif [ -n "$runs" ]; then
   budget=(-runs="$runs")
   echo "latentlab: fuzzing ${#targets[@]} targets, $runs executions each"
 else
   budget=(-max_total_time="$seconds")
   echo "latentlab: fuzzing ${#targets[@]} targets, $seconds s each"
 fi
+# The targets' scratch files (fuzz/common.h), in memory where /dev/shm is, removed at the end even
+# when a target crashed and could not remove its own.
+scratch=$(mktemp -d -p /dev/shm latentlab-fuzz.XXXXXX 2> /dev/null || mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
 passed=0
 failed=0
 failures=()
 for t in "${targets[@]}"; do
-  corpus="$build/corpus/$t" artifacts="$build/artifacts/$t" log="$build/logs/fuzz_$t.log"
+  corpus="$build/corpus/$t"
+  if [ -n "$seed" ]; then corpus="$build/corpus-check/$t"; rm -rf "$corpus"; fi
+  artifacts="$build/artifacts/$t" log="$build/logs/fuzz_$t.log"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   rm -f "$artifacts"/*
   t0=$(date +%s)
   status=0
   # The new corpus first: libFuzzer writes what it finds into the first folder; the seeds are read.
-  "$build/fuzz_$t" "${budget[@]}" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -timeout="$timeout_s" \
+  LATENTLAB_FUZZ_TMPDIR="$scratch" "$build/fuzz_$t" "${budget[@]}" -rss_limit_mb="$rss_mb" -malloc_limit_mb="$malloc_mb" -timeout="$timeout_s" \
     -artifact_prefix="$artifacts/" -print_final_stats=1 "$corpus" "$build/seeds/$t" > "$log" 2>&1 || status=$?
   elapsed=$(( $(date +%s) - t0 ))
   executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
@@ -107,12 +127,15 @@ for t in "${targets[@]}"; do
   report=$(grep -m1 -E 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log" || true)
   if [ "$status" -eq 0 ] && [ -z "$crash" ] && [ -z "$report" ]; then
     passed=$((passed + 1))
-    echo "  fuzz_$t: ${executions:-?} executions in $elapsed s (${speed:-?}/s), peak RSS ${rss:-?} MB, $(ls "$corpus" | wc -l) corpus files: no crash"
+    echo "  fuzz_$t: ${executions:-?} executions in $elapsed s (${speed:-?}/s), peak RSS ${rss:-?} MB, $(find "$corpus" -type f | wc -l) corpus files: no crash"
   else
     failed=$((failed + 1))
     failures+=("$t")
     echo "  fuzz_$t: FAILED (exit status $status) after ${executions:-?} executions in $elapsed s"
     [ -z "$report" ] || echo "    ${report}"
+    if grep -q 'libFuzzer: run interrupted' "$log"; then
+      echo "    interrupted by a signal (SIGINT or SIGTERM from outside): not a finding, but not a complete run"
+    fi
     echo "    crash file: ${crash:-(none written)}"
     echo "    log: $log   reproduce: $build/fuzz_$t ${crash:-<input>}"
   fi

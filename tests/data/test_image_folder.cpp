@@ -11,6 +11,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "data/dataset.h"
 #include "data/image_folder.h"
@@ -349,6 +350,38 @@ TEST(ImageFolder, JpegHuffmanTableOfMoreThan256CodesIsRefused) {
       << msg;
 }
 
+TEST(ImageFolder, JpegScanWithAnUndefinedHuffmanTableIsRefused) {
+  // A valid color JPEG (stb_image_write's: DC 0, AC 0, DC 1, AC 1 in one DHT segment) whose fourth
+  // table is relabeled DC 1, so that no AC table 1 exists while the chroma components decode with it:
+  // stb_image 2.27 read that table from memory it never initialized and indexed its values 65281
+  // entries before their start (found by fuzz/fuzz_image.cpp, a 711-byte JPEG).
+  std::vector<uint8_t> jpeg;
+  stbi_write_jpg_to_func([](void* ctx, void* data, int size) {
+    auto* v = static_cast<std::vector<uint8_t>*>(ctx);
+    v->insert(v->end(), static_cast<uint8_t*>(data), static_cast<uint8_t*>(data) + size);
+  }, &jpeg, 8, 8, 3, make_pixels(8, 8, 3, [](int x, int y) {
+    return std::vector<uint8_t>{static_cast<uint8_t>(x * 30), static_cast<uint8_t>(y * 30), 90};
+  }).data(), 90);
+  size_t k = 0;
+  while (k + 1 < jpeg.size() && !(jpeg[k] == 0xFF && jpeg[k + 1] == 0xC4)) ++k;
+  ASSERT_LT(k + 1, jpeg.size()) << "no DHT segment";
+  k += 4;  // the first table's class and id
+  for (int table = 0; table < 3; ++table) {
+    size_t codes = 0;
+    for (size_t c = 1; c <= 16; ++c) codes += jpeg[k + c];
+    k += 17 + codes;
+  }
+  ASSERT_EQ(jpeg[k], 0x11);  // AC table 1
+  TempDir t("imgfolder");
+  write_bytes(t / "ok.jpg", std::string(jpeg.begin(), jpeg.end()));
+  EXPECT_EQ(load_image_folder(t.path.string(), options(8, 3, false)).n, 1);  // as written, it loads
+  fs::remove(t / "ok.jpg");
+  jpeg[k] = 0x01;
+  const std::string msg = refusal_of(t, "no_ac1.jpg", std::string(jpeg.begin(), jpeg.end()));
+  EXPECT_NE(msg.find("decodes with the AC Huffman table 1, which no DHT segment before it defines"), std::string::npos)
+      << msg;
+}
+
 TEST(ImageFolder, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
   // A valid 3x5 RGBA PNG whose IDAT chunk declares 0x5F00004C bytes (1.5 GB): stb_image allocated
   // that much before finding the bytes missing (libFuzzer's -malloc_limit_mb caught it).
@@ -365,6 +398,47 @@ TEST(ImageFolder, PngChunkLongerThanTheFileIsRefusedBeforeAllocating) {
   TempDir t("imgfolder");
   const std::string msg = refusal_of(t, "long_chunk.png", std::string(png.begin(), png.end()));
   EXPECT_NE(msg.find("truncated PNG: chunk 'IDAT' at byte 33 declares 1593835596 bytes of data"), std::string::npos)
+      << msg;
+}
+
+// A PNG is one zlib stream over its IDAT chunks; stb_image 2.27 inflates however much the stream
+// holds (up to 4 GiB) into a buffer it keeps doubling. Here an 8x8 gray PNG (72 bytes of rows needed)
+// whose stream inflates to 8 MiB of zeros, from a file of about 8 KB: refused before stb inflates it,
+// while the same image with the right amount of data loads.
+std::string png_with_stream(uint32_t w, uint32_t h, const std::vector<uint8_t>& raw) {
+  auto be32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+  };
+  auto chunk = [&](const std::string& type, const std::string& data) {
+    const std::string td = type + data;
+    return be32(static_cast<uint32_t>(data.size())) + td +
+           be32(static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size()))));
+  };
+  uLongf packed_size = compressBound(static_cast<uLong>(raw.size()));
+  std::string packed(packed_size, '\0');
+  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size, raw.data(), static_cast<uLong>(raw.size()), 9), Z_OK);
+  packed.resize(packed_size);
+  const std::string ihdr = be32(w) + be32(h) + std::string{8, 0, 0, 0, 0};  // 8-bit gray, not interlaced
+  return std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", packed) + chunk("IEND", "");
+}
+
+TEST(ImageFolder, PngWhoseImageDataInflatesFarBeyondItsSizeIsRefused) {
+  TempDir t("imgfolder");
+  std::vector<uint8_t> rows(8 * 9, 0);  // 8 rows: filter byte 0, then 8 pixels
+  for (int y = 0; y < 8; ++y)
+    for (int x = 0; x < 8; ++x) rows[static_cast<size_t>(y * 9 + 1 + x)] = static_cast<uint8_t>(30 * x);
+  write_bytes(t / "ok/a.png", png_with_stream(8, 8, rows));
+  const Dataset ds = load_image_folder(t / "ok", options(8, 1, false));
+  ASSERT_EQ(ds.n, 1);
+  EXPECT_EQ(pixel(ds, 0, 0, 3, 5), 150);
+
+  std::vector<uint8_t> bomb = rows;
+  bomb.resize(size_t{8} << 20, 0);  // the same rows, then 8 MiB of zeros
+  const std::string file = png_with_stream(8, 8, bomb);
+  EXPECT_LT(file.size(), 20000u);
+  const std::string msg = refusal_of(t, "bomb.png", file);
+  EXPECT_NE(msg.find("corrupt PNG: its image data inflates to more than 1048720 bytes, while its header's size needs 72"),
+            std::string::npos)
       << msg;
 }
 
