@@ -198,10 +198,11 @@ void run_train(const TrainOptions& o) {
     }
     model = std::move(run.model);
     meta = run.metadata;
-    start_epoch = std::stoll(meta.at("epoch"));
-    noise_offset = std::stoull(meta.at("noise_offset"));
-    if (meta.at("seed") != std::to_string(o.seed)) {
-      throw std::invalid_argument("--resume: the run used --seed " + meta.at("seed") + ", not " + std::to_string(o.seed));
+    start_epoch = static_cast<int64_t>(metadata_count(meta, "epoch", model_path(o.out), INT64_MAX));
+    noise_offset = metadata_count(meta, "noise_offset", model_path(o.out));
+    const uint64_t seed = metadata_count(meta, "seed", model_path(o.out));
+    if (seed != o.seed) {
+      throw std::invalid_argument("--resume: the run used --seed " + std::to_string(seed) + ", not " + std::to_string(o.seed));
     }
   } else {
     if (fs::exists(model_path(o.out))) {

@@ -1,6 +1,7 @@
 #include "apps/fid_eval.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -53,6 +54,7 @@ FidEvaluator::FidEvaluator(const std::string& classifier_dir, Device device) : d
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(path + ": " + e.what());
   }
+  check_holds_parameters(path, tensors, c.num_parameters());
   Generator init(0);  // replaced by the checkpoint's values
   model_ = std::make_unique<models::Classifier>(c, init);
   try {
@@ -64,7 +66,16 @@ FidEvaluator::FidEvaluator(const std::string& classifier_dir, Device device) : d
   model_->eval();
   data_ = meta["data"];
   if (data_.empty()) throw std::runtime_error(path + ": the metadata names no data set (\"data\")");
-  accuracy_ = meta.count("test_accuracy") ? std::stod(meta["test_accuracy"]) : 0.0;
+  accuracy_ = 0.0;
+  if (meta.count("test_accuracy")) {
+    char* end = nullptr;
+    const std::string& text = meta["test_accuracy"];
+    accuracy_ = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || !(accuracy_ >= 0.0 && accuracy_ <= 1.0)) {
+      throw std::runtime_error(path + ": the metadata's \"test_accuracy\" is \"" + text.substr(0, 40) +
+                               "\", not a number in [0, 1] (a damaged or edited file)");
+    }
+  }
   const data::Dataset test = data::load_dataset(data_, data::Split::Test, c.size);
   class_names_ = test.class_names;
   Tensor features;

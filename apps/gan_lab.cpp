@@ -26,28 +26,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-GanConfig config_from_json(const std::string& text, const std::string& path) {
-  try {
-    const auto j = nlohmann::json::parse(text);
-    GanConfig c;
-    const std::string arch = j.at("arch").get<std::string>();
-    if (arch == "dcgan64") c.arch = models::GanArch::DCGAN64;
-    else if (arch == "dcgan28") c.arch = models::GanArch::DCGAN28;
-    else if (arch == "cgan28") c.arch = models::GanArch::CGAN28;
-    else if (arch == "gan128") c.arch = models::GanArch::GAN128;
-    else throw std::invalid_argument("unknown GAN architecture '" + arch + "'");
-    c.channels = j.at("channels").get<int64_t>();
-    c.nz = j.at("nz").get<int64_t>();
-    c.ngf = j.at("ngf").get<int64_t>();
-    c.ndf = j.at("ndf").get<int64_t>();
-    c.num_classes = j.at("num_classes").get<int64_t>();
-    c.validate();
-    return c;
-  } catch (const std::exception& e) {
-    throw std::runtime_error(path + ": bad GAN configuration in the metadata: " + e.what());
-  }
-}
-
 // "idx:3,17,42" or "3,17,42" -> indices, each below n.
 std::vector<int64_t> parse_indices(const std::string& spec, int64_t n, const char* flag) {
   std::string s = spec.rfind("idx:", 0) == 0 ? spec.substr(4) : spec;
@@ -95,7 +73,15 @@ LoadedGan load_gan_run(const std::string& dir) {
   const std::string path = generator_path(dir);
   LoadedGan run;
   const auto tensors = load_tensors(path, &run.metadata);
-  const GanConfig c = config_from_json(run.metadata["config"], path);
+  auto config = run.metadata.find("config");
+  if (config == run.metadata.end()) throw std::runtime_error(path + ": no GAN configuration in the file's metadata");
+  GanConfig c;
+  try {
+    c = GanConfig::from_json(config->second);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": bad GAN configuration in the metadata: " + e.what());
+  }
+  check_holds_parameters(path, tensors, c.generator_parameters());
   Generator init(0);  // replaced by the checkpoint's values
   run.generator = std::make_unique<models::GanGenerator>(c, init);
   try {

@@ -43,6 +43,7 @@ LoadedRun load_run(const std::string& dir) {
   } catch (const std::invalid_argument& e) {
     throw std::runtime_error(path + ": " + e.what());
   }
+  check_holds_parameters(path, tensors, config.num_parameters());
   Generator init(0);  // the values are replaced by the checkpoint's
   run.model = std::make_unique<models::Autoencoder>(config, init);
   try {

@@ -42,13 +42,6 @@ enum Stream : uint64_t {
 
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
-std::string config_json(const GanConfig& c) {
-  return nlohmann::json{{"model", "gan"}, {"arch", models::gan_arch_name(c.arch)}, {"channels", c.channels},
-                        {"nz", c.nz},     {"ngf", c.ngf},                         {"ndf", c.ndf},
-                        {"num_classes", c.num_classes}}
-      .dump();
-}
-
 // The first `limit` images (0: all).
 void truncate_dataset(data::Dataset& d, int64_t limit) {
   if (limit <= 0 || limit >= d.n) return;
@@ -113,12 +106,12 @@ void run_train_gan(const GanTrainOptions& o) {
   uint64_t noise_offset = 0;
   if (o.resume) {
     Metadata meta = load_module(path_in(o.out, "generator.safetensors"), g);
-    if (meta["config"] != config_json(c)) {
+    if (meta["config"] != c.to_json()) {
       throw std::invalid_argument("--resume: " + o.out + " holds another GAN (" + meta["config"] + ")");
     }
     load_module(path_in(o.out, "discriminator.safetensors"), d);
-    start_epoch = std::stoll(meta.at("epoch"));
-    noise_offset = std::stoull(meta.at("noise_offset"));
+    start_epoch = static_cast<int64_t>(metadata_count(meta, "epoch", path_in(o.out, "generator.safetensors"), INT64_MAX));
+    noise_offset = metadata_count(meta, "noise_offset", path_in(o.out, "generator.safetensors"));
   } else if (fs::exists(path_in(o.out, "generator.safetensors"))) {
     throw std::invalid_argument(o.out + " already holds a trained GAN: pass --resume to continue it, or choose another --out");
   }
@@ -268,9 +261,9 @@ void run_train_gan(const GanTrainOptions& o) {
     save_checkpoint(set, epoch + 1, saved_epoch, [&] {
       save_tensors(set.stage("optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});
       save_tensors(set.stage("optimizer_d.safetensors"), opt_d.state_dict(), {{"epoch", epoch_str}});
-      save_module(set.stage("discriminator.safetensors"), d, {{"config", config_json(c)}, {"epoch", epoch_str}});
+      save_module(set.stage("discriminator.safetensors"), d, {{"config", c.to_json()}, {"epoch", epoch_str}});
       save_module(set.stage("generator.safetensors"), g,
-                  {{"config", config_json(c)}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
+                  {{"config", c.to_json()}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
                    {"noise_offset", std::to_string(noise.offset())}, {"format", "pt"}});
       data::save_png(set.stage("samples_epoch" + epoch_str + ".png"),
                      data::make_grid(sample_images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));

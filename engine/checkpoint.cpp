@@ -33,6 +33,34 @@ std::map<std::string, Tensor> load_tensors(const std::string& path, Metadata* me
   return out;
 }
 
+void check_holds_parameters(const std::string& path, const std::map<std::string, Tensor>& tensors, int64_t parameters) {
+  int64_t values = 0;
+  for (const auto& [name, t] : tensors) values += t.numel();  // each bounded by the file's size
+  if (values < parameters) {
+    throw io::FormatError(path + ": the configuration in its metadata describes a model of " + std::to_string(parameters) +
+                          " parameters, but the file holds " + std::to_string(values) +
+                          " values: the metadata does not belong to these tensors (a damaged or edited file)");
+  }
+}
+
+uint64_t metadata_count(const Metadata& metadata, const std::string& key, const std::string& path, uint64_t max) {
+  const auto it = metadata.find(key);
+  if (it == metadata.end()) throw io::FormatError(path + ": the metadata has no \"" + key + "\"");
+  const std::string& text = it->second;
+  uint64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 20;
+  for (char ch : text) {
+    if (!ok) break;
+    ok = ch >= '0' && ch <= '9' && !__builtin_mul_overflow(v, uint64_t{10}, &v) &&
+         !__builtin_add_overflow(v, static_cast<uint64_t>(ch - '0'), &v);
+  }
+  if (!ok || v > max) {
+    throw io::FormatError(path + ": the metadata's \"" + key + "\" is \"" + text.substr(0, 40) +
+                          "\", not a count in 0.." + std::to_string(max) + " (a damaged or edited file)");
+  }
+  return v;
+}
+
 void save_module(const std::string& path, const Module& module, const Metadata& metadata) {
   save_tensors(path, module.state_dict(), metadata);
 }

@@ -90,7 +90,9 @@ TEST(FidCli, ClassifierTrainsAndScoresItsOwnTestSetAtZero) {
     const auto g = last_json_line(r.out);
     EXPECT_EQ(g["n"].get<int64_t>(), 40);
     EXPECT_EQ(g.contains("per_class_accuracy"), std::string(model) == "cgan");
-    if (std::string(model) == "cgan") EXPECT_EQ(g["per_class_accuracy"].size(), 4u);
+    if (std::string(model) == "cgan") {
+      EXPECT_EQ(g["per_class_accuracy"].size(), 4u);
+    }
   }
 }
 

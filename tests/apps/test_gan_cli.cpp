@@ -123,6 +123,30 @@ TEST(GanCli, SampleInterpolateAndArithmeticOnGanRuns) {
   EXPECT_NE(run({"arithmetic", t / "dcgan", "--plus", "1,99", "--minus", "2", "--base", "3", "--batch", "20", "--out",
                  t / "b.png"}).status, 0);  // 99 is not in the batch
   EXPECT_NE(run({"arithmetic", t / "dcgan", "--concept", "label:1-label:2", "--out", t / "b.png"}).status, 0);
+
+  // A generator file whose metadata was edited: a configuration of a far larger model than the file
+  // holds is refused before that model is built; a resume count that is not a count is named.
+  Metadata meta;
+  const auto tensors = load_tensors(t / "dcgan/generator.safetensors", &meta);
+  fs::create_directories(t / "edited");
+  auto config = nlohmann::json::parse(meta["config"]);
+  config["ngf"] = 512;  // about 20M parameters: allowed, and far more than the file holds
+  save_tensors(t / "edited/generator.safetensors", tensors, {{"config", config.dump()}, {"epoch", "1"}});
+  r = run({"sample", t / "edited", "--n", "4", "--out", t / "e.idx"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("parameters, but the file holds"), std::string::npos) << r.err;
+  save_tensors(t / "edited/generator.safetensors", tensors, {{"config", "{\"arch\":\"dcgan28\",\"nz\":1.5}"}});
+  r = run({"sample", t / "edited", "--n", "4", "--out", t / "e.idx"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("bad GAN configuration"), std::string::npos) << r.err;
+  fs::copy(t / "dcgan", t / "edited_epoch", fs::copy_options::recursive);
+  meta["epoch"] = "one";
+  save_tensors(t / "edited_epoch/generator.safetensors", tensors, meta);
+  std::vector<std::string> resume = gan_args("dcgan", t / "data", t / "edited_epoch", 2);
+  resume.push_back("--resume");
+  r = run(resume);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("\"epoch\" is \"one\", not a count"), std::string::npos) << r.err;
 }
 
 TEST(GanCli, RefusesImagesOfTheWrongSize) {

@@ -130,5 +130,40 @@ TEST(Checkpoint, CorruptFileIsAClearError) {
   fs::remove(path);
 }
 
+// A loader compares the model that a file's metadata describes with the values the file holds
+// before it builds that model: metadata edited to describe a huge model is refused without the
+// allocation.
+TEST(Checkpoint, MetadataDescribingMoreParametersThanTheFileHoldsIsRefused) {
+  const std::string path = temp_path("count.safetensors");
+  std::map<std::string, Tensor> tensors{{"a", Tensor::zeros({3, 4})}, {"b", Tensor::zeros({5})}};
+  EXPECT_NO_THROW(check_holds_parameters(path, tensors, 17));  // exactly the file's values
+  EXPECT_NO_THROW(check_holds_parameters(path, tensors, 12));  // buffers add values beyond the parameters
+  try {
+    check_holds_parameters(path, tensors, int64_t{1} << 40);
+    FAIL() << "a configuration of 2^40 parameters was accepted for a file of 17 values";
+  } catch (const io::FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("1099511627776 parameters, but the file holds 17 values"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Checkpoint, MetadataCountsAreDigitsWithinBounds) {
+  const Metadata m{{"epoch", "12"}, {"max", "18446744073709551615"}, {"over", "18446744073709551616"},
+                   {"neg", "-1"},   {"space", " 3"},                 {"empty", ""},
+                   {"hex", "0x10"}, {"float", "1.5"}};
+  EXPECT_EQ(metadata_count(m, "epoch", "f"), 12u);
+  EXPECT_EQ(metadata_count(m, "max", "f"), UINT64_MAX);
+  EXPECT_THROW(metadata_count(m, "epoch", "f", 11), io::FormatError);
+  for (const char* bad : {"over", "neg", "space", "empty", "hex", "float", "missing"}) {
+    EXPECT_THROW(metadata_count(m, bad, "f"), io::FormatError) << bad;
+  }
+  try {
+    metadata_count(m, "neg", "run/model.safetensors");
+    FAIL();
+  } catch (const io::FormatError& e) {
+    EXPECT_STREQ(e.what(), "run/model.safetensors: the metadata's \"neg\" is \"-1\", not a count in 0..18446744073709551615 (a damaged or edited file)");
+  }
+}
+
 }  // namespace
 }  // namespace ll
