@@ -47,8 +47,7 @@ elif [ "${LATENTLAB_EMULATION:-1}" != 0 ]; then
   echo "latentlab: the CUDA tests on the CPU emulation of CUDA (-DLATENTLAB_CUDA_EMULATION=ON)"
   cmake -S . -B "$build-emu" -G Ninja -DCMAKE_BUILD_TYPE=Release -DLATENTLAB_CUDA_EMULATION=ON \
     -DLATENTLAB_BUILD_BENCH=OFF > /dev/null
-  emu_tests=(test_emulator test_runtime test_sync_free_step)
-  for src in tests/cuda/test_*_cuda.cpp; do emu_tests+=("$(basename "$src" .cpp)"); done
+  mapfile -t emu_tests < <(bash scripts/emu-tests.sh)
   cmake --build "$build-emu" -j "$jobs" --target "${emu_tests[@]}"
   for t in "${emu_tests[@]}"; do
     echo "  $t"

@@ -89,7 +89,8 @@ inline ::testing::AssertionResult close(const std::vector<float>& got, const std
 
 // The same bits (the determinism checks: two runs of one kernel on one GPU).
 inline bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+  // (memcmp's pointers must not be null even for 0 bytes, and an empty vector's data() may be)
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 }  // namespace ll::testing

@@ -329,10 +329,6 @@ const Reference& reference(const ConvCase& c) {
                                        << worst << first.str();
 }
 
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 // Sets the native backend's column budget for one scope (0: leave the default).
 class ColumnBudget {
  public:
@@ -435,7 +431,7 @@ TEST_P(ConvCudaDeterminism, RepeatedCallsAreBitIdentical) {
       *dst = out.download();
       dst->resize(n);
     }
-    return bit_identical(first, second);
+    return ll::testing::bit_equal(first, second);
   };
   EXPECT_TRUE(twice([&] { backward_weight(c, impl, x.get(), gy.get(), out.get()); }, r.gw.size()))
       << "backward weight";
@@ -546,7 +542,7 @@ TEST(ConvBackendSelection, PlainEntryPointsRouteOnTheBackend) {
       const auto plain = run_plain();
       const auto expected = run_explicit(impl);
       for (size_t i = 0; i < plain.size(); ++i) {
-        EXPECT_TRUE(bit_identical(plain[i], expected[i]))
+        EXPECT_TRUE(ll::testing::bit_equal(plain[i], expected[i]))
             << c.name << " output " << i << " backend " << kc::conv_backend_name(kc::conv_backend());
       }
     }

@@ -75,10 +75,6 @@ std::vector<float> abs_of(const std::vector<float>& v) {
                                        << " largest |err| / sum |terms| " << worst << first.str();
 }
 
-bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 // Sets allow_tf32 for one scope and restores it.
 class Tf32 {
  public:
@@ -274,7 +270,7 @@ TEST_P(BiasCuda, AddMatchesCpuBitForBit) {
   cpu::bias_add(ref.data() + c.offset, b.data(), c.N, c.C, c.inner);
   DeviceBuffer<float> dy(y0), db(b);
   kc::bias_add(dy.get() + c.offset, db.get(), c.N, c.C, c.inner, testing::stream());
-  EXPECT_TRUE(bit_identical(dy.download(), ref)) << bias_name(c);
+  EXPECT_TRUE(ll::testing::bit_equal(dy.download(), ref)) << bias_name(c);
 }
 
 TEST_P(BiasCuda, BackwardMatchesCpuAndIsDeterministic) {
@@ -296,7 +292,7 @@ TEST_P(BiasCuda, BackwardMatchesCpuAndIsDeterministic) {
       EXPECT_TRUE(close_to(got, ref, mag, 1e-6, bias_name(c)));
       first = got;
     } else {
-      EXPECT_TRUE(bit_identical(got, first)) << "second run differs";
+      EXPECT_TRUE(ll::testing::bit_equal(got, first)) << "second run differs";
     }
   }
 }

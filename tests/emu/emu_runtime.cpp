@@ -18,6 +18,22 @@
 
 #include "cuda_runtime.h"
 
+// AddressSanitizer (scripts/sanitize.sh builds the emulator with it) keeps a shadow of every stack
+// and must be told when execution moves to another one; without it, it takes a fiber's frames for
+// the scheduler's (or the other way round) when it unpoisons a stack after an exception or reports
+// an access. __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber, declared in
+// <sanitizer/common_interface_defs.h> by both GCC and clang, do that around each switch.
+#if defined(__SANITIZE_ADDRESS__)
+#define LL_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LL_EMU_ASAN 1
+#endif
+#endif
+#ifdef LL_EMU_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
 #if !defined(__x86_64__)
 #error "the CUDA emulator's context switch is written for x86-64"
 #endif
@@ -118,6 +134,7 @@ enum class Wait { None, Barrier, Warp };
 
 struct Fiber {
   void* sp = nullptr;
+  void* asan_fake_stack = nullptr;  // AddressSanitizer's state of this fiber while it is switched out
   uint3 tid{0, 0, 0};
   unsigned linear = 0;
   bool done = false;
@@ -147,6 +164,8 @@ struct Scheduler {
   bool progress = false;
   Fiber* current = nullptr;
   void* scheduler_sp = nullptr;
+  const void* scheduler_stack_bottom = nullptr;  // the scheduler thread's stack, as ASan gave it
+  size_t scheduler_stack_size = 0;
   StackPool stacks;
   uint64_t rng = 0;                   // this grid's order (splitmix64 state)
   std::vector<unsigned> order;        // the order of the current pass over the block's threads
@@ -170,8 +189,34 @@ struct Scheduler {
            coords(f.tid);
   }
 
-  // Back to the scheduler, which resumes this fiber on its next pass.
-  void yield() { ll_emu_switch(&current->sp, scheduler_sp); }
+  // Back to the scheduler, which resumes this fiber on its next pass; `exiting`: never to resume.
+  void yield(bool exiting = false) {
+    Fiber& f = *current;
+#ifdef LL_EMU_ASAN
+    __sanitizer_start_switch_fiber(exiting ? nullptr : &f.asan_fake_stack, scheduler_stack_bottom, scheduler_stack_size);
+#else
+    (void)exiting;
+#endif
+    ll_emu_switch(&f.sp, scheduler_sp);
+#ifdef LL_EMU_ASAN
+    __sanitizer_finish_switch_fiber(f.asan_fake_stack, nullptr, nullptr);
+#endif
+  }
+  // From the scheduler into fiber f (stack i of the pool), until it yields.
+  void resume(Fiber& f, unsigned i) {
+    current = &f;
+    detail::t_thread_idx = f.tid;
+#ifdef LL_EMU_ASAN
+    void* fake = nullptr;
+    __sanitizer_start_switch_fiber(&fake, stacks.tops[i] - kStackBytes, kStackBytes);
+#else
+    (void)i;
+#endif
+    ll_emu_switch(&scheduler_sp, f.sp);
+#ifdef LL_EMU_ASAN
+    __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+#endif
+  }
 
   void run_block(unsigned n);
   [[noreturn]] void diagnose_deadlock();
@@ -181,6 +226,10 @@ thread_local Scheduler* t_sched = nullptr;
 
 [[noreturn]] void fiber_main() {
   Scheduler& s = *t_sched;
+#ifdef LL_EMU_ASAN
+  // The first entry into this stack: ASan learns the scheduler's stack, to switch back to.
+  __sanitizer_finish_switch_fiber(nullptr, &s.scheduler_stack_bottom, &s.scheduler_stack_size);
+#endif
   try {
     s.body(s.ctx);
   } catch (const std::exception& e) {
@@ -197,7 +246,7 @@ thread_local Scheduler* t_sched = nullptr;
         " other thread(s) of its block wait at __syncthreads() (a divergent barrier: undefined "
         "behaviour, usually a hang, on a GPU)");
   }
-  ll_emu_switch(&f.sp, s.scheduler_sp);
+  s.yield(true);
   __builtin_unreachable();
 }
 
@@ -239,9 +288,7 @@ void Scheduler::run_block(unsigned n) {
     for (unsigned k = 0; k < n; ++k) {
       Fiber& f = fibers[order[k]];
       if (f.done) continue;
-      current = &f;
-      detail::t_thread_idx = f.tid;
-      ll_emu_switch(&scheduler_sp, f.sp);
+      resume(f, order[k]);
     }
     if (live > 0 && !progress) diagnose_deadlock();
   }
@@ -467,8 +514,16 @@ bool in_range(const std::map<uintptr_t, size_t>& m, const void* p, size_t bytes)
 }
 
 void* host_alloc(size_t bytes) {
+#ifdef LL_EMU_ASAN
+  // Exactly the bytes asked for, so that ASan's redzone starts right after the last one: a kernel
+  // that reads or writes one element past its buffer is reported where it does it (on a GPU,
+  // compute-sanitizer memcheck reports it; the allocation's rounding hides it from the results).
+  void* p = nullptr;
+  return posix_memalign(&p, 256, std::max<size_t>(bytes, 1)) == 0 ? p : nullptr;
+#else
   const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
   return std::aligned_alloc(256, rounded);
+#endif
 }
 
 }  // namespace

@@ -217,6 +217,37 @@ TEST(EmulatorDeathTest, StaticSharedMemoryOver48KBAborts) {
   EXPECT_DEATH((shared_two_halves<<<1, 32>>>(y.p), cudaDeviceSynchronize()), "shared_two_halves.*b.*49156 bytes");
 }
 
+// ---- AddressSanitizer on kernels ----------------------------------------------------------------
+// In the sanitized build (scripts/sanitize.sh), cudaMalloc gives exactly the bytes asked for and the
+// fibers announce their stacks, so one element read past a device buffer by a kernel is an ASan
+// report at the access. Elsewhere the test says why it does not run.
+#if defined(__SANITIZE_ADDRESS__)
+#define LL_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LL_TEST_ASAN 1
+#endif
+#endif
+
+__global__ void copy_one_too_many(const float* x, float* y, int n) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i <= n) y[i % n] = x[i];  // i == n reads one past the end of x
+}
+
+TEST(EmulatorDeathTest, AKernelReadingPastItsBufferIsReportedUnderAsan) {
+#ifndef LL_TEST_ASAN
+  GTEST_SKIP() << "not an AddressSanitizer build (scripts/sanitize.sh builds one)";
+#else
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Device<float> x(37), y(37);
+  x.put(std::vector<float>(37, 1.0f));
+  copy_one_too_many<<<1, 36>>>(x.p, y.p, 37);  // i < 37 only: in bounds
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  EXPECT_DEATH((copy_one_too_many<<<1, 38>>>(x.p, y.p, 37), cudaDeviceSynchronize()),
+               "heap-buffer-overflow(.|\n)*0 bytes to the right of 148-byte region");  // 37 floats, exactly
+#endif
+}
+
 // ---- seeded random order of threads and blocks ------------------------------------------------
 // Records the order in which threads run (a plain counter: the emulator runs one thread at a time;
 // on a GPU this is a race, which is what the emulator's order is there to expose).
