@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
@@ -281,7 +282,7 @@ void add_arithmetic_command(CLI::App& app) {
   cmd->add_option("--base", o->base, "three-group form: images to add it to (their mean is the first row)");
   cmd->add_option("--scale", o->scales, "comma-separated multiples of the vector, one column each")->capture_default_str();
   cmd->add_option("--rows", o->rows, "base images shown in the sheet (the first ones selected)")->capture_default_str();
-  cmd->add_option("--out", o->out, "output FILE.png: the labeled sheet");
+  cmd->add_option("--out", o->out, "output FILE.png: the labeled sheet")->check(png_file());
   cmd->add_option("--out-idx", o->out_idx, "output FILE.idx: every base image edited at --idx-scale, uint8, for scoring");
   cmd->add_option("--idx-scale", o->idx_scale, "the scale of the edits written to --out-idx")->capture_default_str();
   cmd->add_option("--data", o->data, "data set of the images (default: the one the run was trained on)");

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
@@ -261,7 +262,7 @@ void add_interpolate_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "points on the path, both ends included (3 gives the halfway point)")->capture_default_str();
   cmd->add_option("--mode", o->mode, "lerp (straight line), slerp (great circle, White 2016) or both (one row each)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "seed of the prior draws for 'random' ends")->capture_default_str();
-  cmd->add_option("--out", o->out, "output FILE.png")->required();
+  cmd->add_option("--out", o->out, "output FILE.png")->check(png_file())->required();
   cmd->add_option("--data", o->data, "data set of the test images (default: the one the run was trained on)");
   cmd->add_option("--upscale", o->upscale, "pixel repeat of each image (0: automatic)")->capture_default_str();
   cmd->add_option("--label", o->label, "conditional GAN: the class of the images on the path");

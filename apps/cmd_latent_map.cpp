@@ -51,6 +51,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -84,10 +85,6 @@ struct LatentMapOptions {
 // Philox subsequences of the command's seed (engine/rng.h), one per use, so that changing --n does
 // not change which prior points are drawn.
 enum Stream : uint64_t { kTestSubset = 0, kPrior = 1, kCodeSubset = 2 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string shape_str(int64_t c, int64_t h, int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/device_flags.h"
 #include "apps/gan_lab.h"
@@ -27,10 +28,6 @@ struct SampleOptions {
   bool numbered = false;  // GAN: label each cell with its index in the batch
   DeviceFlags device;     // --device, --conv-backend, --allow-tf32
 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 void run_sample(const SampleOptions& o) {
   if (o.n < 1 || o.n > 100000) throw std::invalid_argument("--n must be in 1..100000");

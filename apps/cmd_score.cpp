@@ -56,6 +56,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -88,10 +89,6 @@ struct ScoreOptions {
 // Philox subsequences of the command's seed: the encoder's noise is subsequence 0 (as in `latentlab
 // eval`, so that with K = 1 and the whole test set the mean scores equal eval's), the subsets other ones.
 enum Stream : uint64_t { kNoise = 0, kSubsetIn = 1, kSubsetForeign = 2 };
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string shape_str(int64_t c, int64_t h, int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);

@@ -2,6 +2,7 @@
 // run directory (apps/run_dir.h): checkpoints, metrics.jsonl, sample and reconstruction pictures.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -12,6 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apps/commands.h"
 #include "apps/device_flags.h"
@@ -19,6 +22,7 @@
 #include "apps/train_classifier.h"
 #include "apps/train_control.h"
 #include "apps/train_gan.h"
+#include "apps/train_progress.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -59,25 +63,12 @@ struct TrainOptions {
   int64_t nz = 100, ngf = 64, ndf = 64;
   int64_t fid_n = 5000;
   std::string classifier;
+  int64_t log_every = 0;  // steps between progress lines where stderr is not a terminal (0: every 30 s)
+  bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
 };
 
 // The streams of one run: each use of randomness has its own Philox subsequence of the run's seed.
 enum Stream : uint64_t { kInit = 0, kNoise = 1, kSamples = 2, kTestNoise = 3 };
-
-std::string format_duration(double seconds) {
-  const int64_t s = static_cast<int64_t>(std::llround(seconds));
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
-  return buf;
-}
-
-// The first `limit` images of a data set (0: all).
-void truncate_dataset(data::Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.n) return;
-  d.n = limit;
-  d.images.resize(static_cast<size_t>(limit * d.image_size()));
-  if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
-}
 
 // Writes the samples grid to `samples_path` and the reconstructions to `recon_path`.
 void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& samples_path,
@@ -147,6 +138,31 @@ void check_flags(const TrainOptions& o) {
   check_range("--ndf", o.ndf, 1, kMaxChannels);
   check_range("--image-size", o.image_size, 0, kMaxImageSize);
   check_range("--fid-n", o.fid_n, 0, kMaxFidN);
+  check_range("--log-every", o.log_every, 0, kMaxBatch);
+}
+
+// The flags that only some models use, and those models. A flag given to a model that does not use
+// it is refused with one line (a silently ignored flag is an experiment other than the one asked for).
+void check_flags_apply(const CLI::App& cmd, const std::string& model) {
+  using Models = std::vector<std::string>;
+  const Models autoencoders{"ae", "vae"}, gans{"dcgan", "gan128", "cgan"};
+  Models resumable = autoencoders;
+  resumable.insert(resumable.end(), gans.begin(), gans.end());
+  const std::vector<std::pair<const char*, Models>> only{
+      {"--arch", autoencoders},       {"--latent-dim", autoencoders}, {"--hidden", autoencoders},
+      {"--conv-channels", autoencoders}, {"--recon", autoencoders},   {"--beta", {"vae"}},
+      {"--cuda-graph", autoencoders}, {"--test-limit", autoencoders}, {"--nz", gans},
+      {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
+      {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
+      {"--resume", resumable}};
+  for (const auto& [flag, models] : only) {
+    if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
+    std::string list;
+    for (const std::string& m : models) list += (list.empty() ? "" : ", ") + m;
+    throw std::invalid_argument(std::string(flag) + " is for " + list + ", not " + model +
+                                (std::string(flag) == "--resume" ? " (train it again into a new --out)"
+                                                                 : " (leave it out)"));
+  }
 }
 
 VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
@@ -166,7 +182,8 @@ VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
   return c;
 }
 
-void run_train(const TrainOptions& o) {
+void run_train(const TrainOptions& options) {
+  TrainOptions o = options;  // --resume replaces lr and batch size by the run's
   const Device device = apply_device_flags(o.device);
   if (o.cuda_graph && device != Device::CUDA) {
     throw std::invalid_argument("--cuda-graph needs the GPU: add --device cuda (this run is on the " +
@@ -179,8 +196,8 @@ void run_train(const TrainOptions& o) {
 
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   data::Dataset test = data::load_dataset(o.data, data::Split::Test);
-  truncate_dataset(train, o.limit);
-  truncate_dataset(test, o.test_limit);
+  train.keep_first(o.limit);
+  test.keep_first(o.test_limit);
   const VaeConfig wanted = config_from_flags(o, train);
 
   fs::create_directories(o.out);
@@ -204,6 +221,8 @@ void run_train(const TrainOptions& o) {
     if (seed != o.seed) {
       throw std::invalid_argument("--resume: the run used --seed " + std::to_string(seed) + ", not " + std::to_string(o.seed));
     }
+    resume_setting(meta, model_path(o.out), "lr", "--lr", o.lr_given, o.lr);
+    resume_setting(meta, model_path(o.out), "batch_size", "--batch-size", o.batch_size_given, o.batch_size);
   } else {
     if (fs::exists(model_path(o.out))) {
       throw std::invalid_argument(o.out + " already holds a trained model: pass --resume to continue it, or choose another --out");
@@ -233,7 +252,7 @@ void run_train(const TrainOptions& o) {
   std::unique_ptr<models::VaeGraphStep> graph_step;
   if (o.cuda_graph) graph_step = std::make_unique<models::VaeGraphStep>(*model, adam, noise);
   data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = false, .scale = data::Scale::Unit, .seed = o.seed});
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
   std::cerr << "latentlab: training " << model->config().describe() << " (" << model->num_parameters()
             << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
@@ -244,9 +263,9 @@ void run_train(const TrainOptions& o) {
   int64_t saved_epoch = start_epoch;
   for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
     loader.start_epoch(epoch);
     const int64_t steps = loader.batches_per_epoch();
+    progress.start_epoch(epoch, steps);
     double loss_sum = 0, recon_sum = 0, kl_sum = 0;
     int64_t seen = 0, step = 0, started = 0;
     // Each step's loss is read after the next step has been queued (models::train_step_async): no
@@ -265,16 +284,9 @@ void run_train(const TrainOptions& o) {
                                  std::to_string(epoch + 1) + " step " + std::to_string(step) + ": lower --lr (" +
                                  last_checkpoint_phrase(o.out, saved_epoch) + ")");
       }
-      const auto now = std::chrono::steady_clock::now();
-      if (tty && (std::chrono::duration<double>(now - last_print).count() > 0.25 || step == steps)) {
-        last_print = now;
-        const double s = std::chrono::duration<double>(now - t0).count();
-        const double ips = seen / std::max(s, 1e-9);
-        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss %.2f  %.0f img/s  ETA %s   ",
-                     static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), static_cast<long long>(step),
-                     static_cast<long long>(steps), loss_sum / static_cast<double>(seen), ips,
-                     format_duration(static_cast<double>(train.n - seen) / std::max(ips, 1e-9)).c_str());
-      }
+      char losses[48];
+      std::snprintf(losses, sizeof(losses), "loss %.2f", loss_sum / static_cast<double>(seen));
+      progress.step(step, seen, losses);
     };
     while (auto batch = loader.next()) {
       test_step_point(epoch + 1, ++started);
@@ -283,7 +295,7 @@ void run_train(const TrainOptions& o) {
       if (pending.defined()) account(pending);
       pending = std::move(next);
       if (const int sig = StopSignals::pending()) {
-        if (tty) std::fprintf(stderr, "\n");
+        progress.clear();
         throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
                                    std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
                                    last_checkpoint_phrase(o.out, saved_epoch));
@@ -311,7 +323,7 @@ void run_train(const TrainOptions& o) {
                  {"epoch", epoch_str},
                  {"seed", std::to_string(o.seed)},
                  {"noise_offset", std::to_string(noise.offset())},
-                 {"lr", std::to_string(o.lr)},
+                 {"lr", setting_text(o.lr)},
                  {"batch_size", std::to_string(o.batch_size)},
                  {"format", "pt"}};
       save_tensors(set.stage("model.safetensors"), model->state_dict(), m);
@@ -325,11 +337,13 @@ void run_train(const TrainOptions& o) {
                           {"recon", te.recon_per_image()},
                           {"kl", te.kl_per_image()},
                           {"epoch_s", epoch_s},
-                          {"img_per_s", n / train_s}};
+                          {"img_per_s", n / train_s},
+                          {"lr", o.lr},
+                          {"batch_size", o.batch_size}};
       set.stage_metrics_line(line.dump());
     });
     saved_epoch = epoch + 1;
-    if (tty) std::fprintf(stderr, "\r%*s\r", 100, "");
+    progress.clear();
     std::fprintf(stderr, "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / n, test_loss,
                  te.recon_per_image(), te.kl_per_image(), n / train_s, epoch_s);
@@ -369,6 +383,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--cuda-graph", o->cuda_graph,
                 "ae/vae on the GPU: capture the training step once as a CUDA graph and launch it for every "
                 "batch (the same numbers, fewer launches)");
+  cmd->add_option("--log-every", o->log_every,
+                  "where stderr is not a terminal (a log, CI): a progress line every N steps (0: every 30 s)")
+      ->capture_default_str();
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
   cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
@@ -380,11 +397,13 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--classifier", o->classifier, "GAN: classifier for the FID (default: runs/classifier-<data>, used when it exists)");
   cmd->callback([o, cmd] {
     check_flags(*o);
+    check_flags_apply(*cmd, o->model);
+    o->lr_given = cmd->count("--lr") > 0;
+    o->batch_size_given = cmd->count("--batch-size") > 0;
     if (o->model == "ae" || o->model == "vae") {
       run_train(*o);
       return;
     }
-    if (o->cuda_graph) throw std::invalid_argument("--cuda-graph is for ae and vae (not " + o->model + ")");
     if (o->model == "classifier") {
       ClassifierTrainOptions c;
       c.data = o->data;
@@ -395,6 +414,7 @@ void add_train_command(CLI::App& app) {
       c.seed = o->seed;
       c.out = o->out;
       c.limit = o->limit;
+      c.log_every = o->log_every;
       run_train_classifier(c);
       return;
     }
@@ -416,6 +436,10 @@ void add_train_command(CLI::App& app) {
     g.image_size = o->image_size;
     g.fid_n = o->fid_n;
     g.classifier = o->classifier;
+    g.log_every = o->log_every;
+    g.lr_given = o->lr_given;
+    g.beta1_given = cmd->count("--beta1") > 0;
+    g.batch_size_given = o->batch_size_given;
     run_train_gan(g);
   });
 }

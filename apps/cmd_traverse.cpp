@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -333,7 +334,7 @@ void add_traverse_command(CLI::App& app) {
   cmd->add_option("--steps", o->steps, "values per row, both ends included")->capture_default_str();
   cmd->add_option("--base", o->base, "the code the others stay at: zero (the prior mean), mean (the test set's mean code) or idx:N (a test image's mean code)")
       ->capture_default_str();
-  cmd->add_option("--out", o->out, "output FILE.png (without it only the JSON line is printed)");
+  cmd->add_option("--out", o->out, "output FILE.png (without it only the JSON line is printed)")->check(png_file());
   cmd->add_flag("--sort", o->sort, "order rows by KL (code variance for an AE), largest first");
   cmd->add_option("--data", o->data, "data set to measure the dimensions on (default: the one the run was trained on)");
   cmd->add_option("--upscale", o->upscale, "pixel repeat of each image (0: automatic)")->capture_default_str();

@@ -1,4 +1,5 @@
 #include "apps/gan_lab.h"
+#include "apps/cli_files.h"
 
 #include <cmath>
 #include <filesystem>
@@ -21,10 +22,6 @@ using models::GanConfig;
 namespace {
 
 std::string generator_path(const std::string& dir) { return (fs::path(dir) / "generator.safetensors").string(); }
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // "idx:3,17,42" or "3,17,42" -> indices, each below n.
 std::vector<int64_t> parse_indices(const std::string& spec, int64_t n, const char* flag) {

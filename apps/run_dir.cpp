@@ -1,4 +1,5 @@
 #include "apps/run_dir.h"
+#include "apps/cli_files.h"
 
 #include "apps/train_control.h"
 #include "data/loader.h"
@@ -9,6 +10,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -16,6 +18,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <type_traits>
 
 namespace ll::app {
 
@@ -31,6 +34,14 @@ LoadedRun load_run(const std::string& dir) {
   }
   const std::string path = model_path(dir);
   if (!fs::exists(path)) {
+    // Another kind of run: say what it is and what this command needs.
+    const char* other = fs::exists(fs::path(dir) / "generator.safetensors")    ? "a GAN (generator.safetensors)"
+                        : fs::exists(fs::path(dir) / "classifier.safetensors") ? "a classifier (classifier.safetensors)"
+                                                                               : nullptr;
+    if (other) {
+      throw std::runtime_error("'" + dir + "' holds " + other +
+                               ", and this command works on autoencoder and VAE runs (latentlab train ae|vae)");
+    }
     throw std::runtime_error("'" + dir + "' holds no model.safetensors: train a model first (latentlab train vae --out " + dir + ")");
   }
   LoadedRun run;
@@ -52,6 +63,48 @@ LoadedRun load_run(const std::string& dir) {
     throw std::runtime_error(path + ": " + e.what());
   }
   return run;
+}
+
+std::string setting_text(double value) { return nlohmann::json(value).dump(); }
+
+namespace {
+std::string flag_value_text(double v) { return setting_text(v); }
+std::string flag_value_text(int64_t v) { return std::to_string(v); }
+
+template <typename T>
+void resume_setting_impl(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
+                         T& value) {
+  const auto it = meta.find(key);
+  if (it == meta.end()) return;  // written before the run recorded it
+  T recorded{};
+  const std::string& text = it->second;
+  char* end = nullptr;
+  errno = 0;
+  if constexpr (std::is_same_v<T, double>) {
+    recorded = std::strtod(text.c_str(), &end);
+  } else {
+    recorded = std::strtoll(text.c_str(), &end, 10);
+  }
+  if (text.empty() || *end != '\0' || errno != 0) {
+    throw std::runtime_error(path + ": the metadata's \"" + std::string(key) + "\" is \"" + text.substr(0, 40) +
+                             "\", not a number (a damaged or edited file)");
+  }
+  if (!given) {
+    value = recorded;
+  } else if (recorded != value) {
+    std::cerr << "latentlab: --resume with " << flag << " " << flag_value_text(value) << ": the run trained with "
+              << flag_value_text(recorded) << " so far, and goes on with " << flag_value_text(value) << "\n";
+  }
+}
+}  // namespace
+
+void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
+                    double& value) {
+  resume_setting_impl(meta, path, key, flag, given, value);
+}
+void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
+                    int64_t& value) {
+  resume_setting_impl(meta, path, key, flag, given, value);
 }
 
 DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& dataset, int64_t batch_size,
@@ -89,10 +142,6 @@ void sync_dir(const std::string& dir) {
     ::fsync(fd);
     ::close(fd);
   }
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // The pid of a temporary file's name "<name>.tmp.<pid>", or -1 when the name is not one.

@@ -1,7 +1,8 @@
 // run_dir.h: the run directory that `latentlab train` writes and every other subcommand reads.
 //
 //   DIR/model.safetensors      the model's state_dict (PyTorch names); metadata: "config" (the model
-//                              configuration as JSON), "data", "epoch", "seed", "noise_offset"
+//                              configuration as JSON), "data", "epoch", "seed", "noise_offset",
+//                              and the settings --resume continues with, "lr" and "batch_size"
 //   DIR/optimizer.safetensors  Adam's state (metadata "epoch"), for --resume
 //   DIR/metrics.jsonl          one JSON object per epoch
 //   DIR/samples_epoch<N>.png   8x8 grid of decoded prior samples after epoch N
@@ -36,6 +37,18 @@ struct LoadedRun {
 // Loads DIR/model.safetensors and rebuilds the model from its metadata. Throws std::runtime_error
 // with what to do when DIR holds no model.
 LoadedRun load_run(const std::string& dir);
+
+// The training settings a run records in its metadata besides its model ("lr", "batch_size", and
+// for GANs "beta1"), so that --resume continues with the run's own: a flag that was not given takes
+// the recorded value; a flag given with another value takes effect from the resumed epoch on, and a
+// line on stderr says so (e.g. a lower --lr after the loss became NaN). A run written before the key
+// existed keeps the flag's value. A recorded value that is not a number: std::runtime_error.
+// setting_text is how a value is written: the shortest decimal that reads back as the same double.
+std::string setting_text(double value);
+void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
+                    double& value);
+void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
+                    int64_t& value);
 
 // The loss of a model over a whole data set, in file order, without gradients, in eval mode (the
 // model's mode is restored afterwards). The VAE draws one z per image from `noise`.

@@ -11,6 +11,7 @@
 
 #include "apps/run_dir.h"
 #include "apps/train_control.h"
+#include "apps/train_progress.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/checkpoint.h"
@@ -34,11 +35,7 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
   const data::Dataset test = data::load_dataset(o.data, data::Split::Test, train.height);
   if (train.labels.empty() || test.labels.empty()) throw std::invalid_argument("a classifier needs class labels; " + o.data + " has none");
   if (train.height != train.width) throw std::invalid_argument(o.data + ": the classifier takes square images");
-  if (o.limit > 0 && o.limit < train.n) {
-    train.n = o.limit;
-    train.images.resize(static_cast<size_t>(o.limit * train.image_size()));
-    train.labels.resize(static_cast<size_t>(o.limit));
-  }
+  train.keep_first(o.limit);
   models::ClassifierConfig c;
   c.channels = train.channels;
   c.size = train.height;
@@ -72,6 +69,7 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
                            : "no epoch was complete, so nothing was saved in " + o.out;
   };
   StopSignals stop_signals;
+  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
   int64_t saved_epoch = 0;
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -80,6 +78,7 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
     double loss_sum = 0;
     int64_t correct = 0, seen = 0, step = 0;
     const int64_t steps = loader.batches_per_epoch();
+    progress.start_epoch(epoch, steps);
     while (auto batch = loader.next()) {
       test_step_point(epoch + 1, ++step);
       const int64_t n = batch->images.size(0);
@@ -91,7 +90,12 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
       loss_sum += r.loss * static_cast<double>(n);
       correct += r.correct;
       seen += n;
+      char losses[64];
+      std::snprintf(losses, sizeof(losses), "loss %.4f  accuracy %.4f", loss_sum / static_cast<double>(seen),
+                    static_cast<double>(correct) / static_cast<double>(seen));
+      progress.step(step, seen, losses);
       if (const int sig = StopSignals::pending()) {
+        progress.clear();
         throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
                                    std::to_string(step) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
                                    saved_phrase(saved_epoch));
@@ -121,6 +125,7 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
                                  .dump());
     });
     saved_epoch = epoch + 1;
+    progress.clear();
     std::fprintf(stderr, "epoch %lld/%lld  loss %.4f  train accuracy %.4f  test accuracy %.4f  %.0f img/s  %.1f s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / static_cast<double>(seen),
                  static_cast<double>(correct) / static_cast<double>(seen), test_accuracy,

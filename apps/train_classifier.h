@@ -23,6 +23,7 @@ struct ClassifierTrainOptions {
   uint64_t seed = 1;
   std::string out;
   int64_t limit = 0;
+  int64_t log_every = 0;  // progress lines where stderr is not a terminal (apps/train_progress.h)
 };
 
 void run_train_classifier(const ClassifierTrainOptions& options);

@@ -14,6 +14,7 @@
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "apps/train_control.h"
+#include "apps/train_progress.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -42,17 +43,10 @@ enum Stream : uint64_t {
 
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
-// The first `limit` images (0: all).
-void truncate_dataset(data::Dataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.n) return;
-  d.n = limit;
-  d.images.resize(static_cast<size_t>(limit * d.image_size()));
-  if (!d.labels.empty()) d.labels.resize(static_cast<size_t>(limit));
-}
-
 }  // namespace
 
-void run_train_gan(const GanTrainOptions& o) {
+void run_train_gan(const GanTrainOptions& options) {
+  GanTrainOptions o = options;  // --resume replaces lr, beta1 and batch size by the run's
   if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
   if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
   if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive finite number");
@@ -65,7 +59,7 @@ void run_train_gan(const GanTrainOptions& o) {
   if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
   data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);
-  truncate_dataset(train, o.limit);
+  train.keep_first(o.limit);
 
   GanConfig c;
   c.arch = o.model == "cgan" ? models::GanArch::CGAN28 : o.model == "gan128" ? models::GanArch::GAN128 : models::GanArch::DCGAN28;
@@ -90,11 +84,13 @@ void run_train_gan(const GanTrainOptions& o) {
   }
   // The last partial batch is dropped (as pytorch/examples' DCGAN): with fewer images than a batch,
   // an epoch would train nothing.
-  if (o.batch_size > train.n) {
+  auto check_batch = [&] {
+    if (o.batch_size <= train.n) return;
     throw std::invalid_argument("--batch-size " + std::to_string(o.batch_size) + " is more than the " + std::to_string(train.n) +
                                 " training images: " + o.model + " drops the last partial batch, so an epoch would train no step" +
                                 " (use --batch-size " + std::to_string(train.n) + " or less)");
-  }
+  };
+  if (!o.resume) check_batch();  // (a resumed run's batch size is the run's: checked once it is read)
 
   fs::create_directories(o.out);
   if (!lock) lock = std::make_unique<RunLock>(o.out);
@@ -109,6 +105,15 @@ void run_train_gan(const GanTrainOptions& o) {
     if (meta["config"] != c.to_json()) {
       throw std::invalid_argument("--resume: " + o.out + " holds another GAN (" + meta["config"] + ")");
     }
+    const std::string path = path_in(o.out, "generator.safetensors");
+    const uint64_t seed = metadata_count(meta, "seed", path);
+    if (seed != o.seed) {
+      throw std::invalid_argument("--resume: the run used --seed " + std::to_string(seed) + ", not " + std::to_string(o.seed));
+    }
+    resume_setting(meta, path, "lr", "--lr", o.lr_given, o.lr);
+    resume_setting(meta, path, "beta1", "--beta1", o.beta1_given, o.beta1);
+    resume_setting(meta, path, "batch_size", "--batch-size", o.batch_size_given, o.batch_size);
+    check_batch();
     load_module(path_in(o.out, "discriminator.safetensors"), d);
     start_epoch = static_cast<int64_t>(metadata_count(meta, "epoch", path_in(o.out, "generator.safetensors"), INT64_MAX));
     noise_offset = metadata_count(meta, "noise_offset", path_in(o.out, "generator.safetensors"));
@@ -164,7 +169,7 @@ void run_train_gan(const GanTrainOptions& o) {
                 << " --out " << dir << "` makes one)\n";
     }
   }
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
+  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
   std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
             << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
@@ -174,9 +179,9 @@ void run_train_gan(const GanTrainOptions& o) {
   int64_t saved_epoch = start_epoch;
   for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
     const auto t0 = std::chrono::steady_clock::now();
-    auto last_print = t0;
     loader.start_epoch(epoch);
     const int64_t steps = loader.batches_per_epoch();
+    progress.start_epoch(epoch, steps);
     models::GanStepResult sum;
     int64_t step = 0, seen = 0;
     // Each step's figures are read after the next step has been queued (models::gan_train_step_async):
@@ -197,14 +202,12 @@ void run_train_gan(const GanTrainOptions& o) {
       sum.d_accuracy += r.d_accuracy;
       ++step;
       seen += n;
-      const auto now = std::chrono::steady_clock::now();
-      if (tty && (std::chrono::duration<double>(now - last_print).count() > 0.25 || step == steps)) {
-        last_print = now;
-        const double s = std::chrono::duration<double>(now - t0).count();
-        std::fprintf(stderr, "\repoch %lld/%lld  step %lld/%lld  loss D %.3f G %.3f  D(x) %.2f D(G(z)) %.2f  %.0f img/s   ",
-                     static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), static_cast<long long>(step),
-                     static_cast<long long>(steps), r.loss_d, r.loss_g, r.d_real, r.d_fake, seen / std::max(s, 1e-9));
-      }
+      // Running means over the epoch so far (single steps of a GAN swing too much to read).
+      const double k = static_cast<double>(step);
+      char losses[96];
+      std::snprintf(losses, sizeof(losses), "loss D %.3f G %.3f  D(x) %.2f D(G(z)) %.2f", sum.loss_d / k, sum.loss_g / k,
+                    sum.d_real / k, sum.d_fake / k);
+      progress.step(step, seen, losses);
     };
     while (auto batch = loader.next()) {
       test_step_point(epoch + 1, ++started);
@@ -216,7 +219,7 @@ void run_train_gan(const GanTrainOptions& o) {
       pending = std::move(next);
       pending_n = n;
       if (const int sig = StopSignals::pending()) {
-        if (tty) std::fprintf(stderr, "\n");
+        progress.clear();
         throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
                                    std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
                                    last_checkpoint_phrase(o.out, saved_epoch));
@@ -264,13 +267,15 @@ void run_train_gan(const GanTrainOptions& o) {
       save_module(set.stage("discriminator.safetensors"), d, {{"config", c.to_json()}, {"epoch", epoch_str}});
       save_module(set.stage("generator.safetensors"), g,
                   {{"config", c.to_json()}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
-                   {"noise_offset", std::to_string(noise.offset())}, {"format", "pt"}});
+                   {"noise_offset", std::to_string(noise.offset())}, {"lr", setting_text(o.lr)},
+                   {"beta1", setting_text(o.beta1)}, {"batch_size", std::to_string(o.batch_size)}, {"format", "pt"}});
       data::save_png(set.stage("samples_epoch" + epoch_str + ".png"),
                      data::make_grid(sample_images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
       nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
                           {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
                           {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
-                          {"img_per_s", static_cast<double>(seen) / train_s}};
+                          {"img_per_s", static_cast<double>(seen) / train_s}, {"lr", o.lr},
+                          {"beta1", o.beta1},             {"batch_size", o.batch_size}};
       if (fid) {
         line["fid"] = fid_json["fid"];
         line["fid_n"] = o.fid_n;
@@ -281,7 +286,7 @@ void run_train_gan(const GanTrainOptions& o) {
       set.stage_metrics_line(line.dump());
     });
     saved_epoch = epoch + 1;
-    if (tty) std::fprintf(stderr, "\r%*s\r", 110, "");
+    progress.clear();
     std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s%s\n",
                  static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), sum.loss_d / k, sum.loss_g / k,
                  sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s, fid_text.c_str());

@@ -31,6 +31,13 @@ struct Dataset {
   std::vector<int32_t> labels;   // n values, or empty when the data set has none
   std::vector<std::string> class_names;  // empty when unknown
   int64_t image_size() const { return channels * height * width; }
+  // Keeps the first `count` images (0, or `count` >= n: all), as `train --limit` does.
+  void keep_first(int64_t count) {
+    if (count <= 0 || count >= n) return;
+    n = count;
+    images.resize(static_cast<size_t>(count * image_size()));
+    if (!labels.empty()) labels.resize(static_cast<size_t>(count));
+  }
 };
 
 class DatasetNotFound : public std::runtime_error {

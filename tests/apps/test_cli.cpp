@@ -93,6 +93,87 @@ TEST(Cli, ResumeContinuesExactlyAsAnUninterruptedRun) {
   EXPECT_EQ(read_metrics(t / "straight")[2]["test_loss"], read_metrics(t / "split")[2]["test_loss"]);
 }
 
+// --resume continues with the run's own learning rate and batch size when the flags are left out
+// (here the run trained with --lr 3e-3 and --batch-size 16, not the defaults 1e-3 and 128), so the
+// result equals the uninterrupted run's; a value given takes effect, saying so on one line.
+TEST(Cli, ResumeTakesTheRunsSettingsUnlessGiven) {
+  TempDir t("resume_settings");
+  write_toy_dataset(t / "data", 64, 16);
+  ASSERT_EQ(run(train_args(t / "data", t / "straight", 2)).status, 0);
+  ASSERT_EQ(run(train_args(t / "data", t / "split", 1)).status, 0);
+  Result r = run({"train", "vae", "--data", t / "data", "--out", t / "split", "--epochs", "2", "--latent-dim", "2",
+                  "--hidden", "32", "--seed", "5", "--device", "cpu", "--resume"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("goes on with"), std::string::npos) << r.err;
+  const auto straight = read_metrics(t / "straight"), split = read_metrics(t / "split");
+  ASSERT_EQ(split.size(), 2u);
+  EXPECT_EQ(split[1]["lr"].get<double>(), 3e-3);
+  EXPECT_EQ(split[1]["batch_size"].get<int64_t>(), 16);
+  EXPECT_EQ(straight[1]["test_loss"], split[1]["test_loss"]);
+
+  std::vector<std::string> lower = with_flag(train_args(t / "data", t / "split", 3), "--lr", "1e-4");
+  lower.push_back("--resume");
+  r = run(lower);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.err.find("latentlab: --resume with --lr 0.0001: the run trained with 0.003 so far, and goes on with 0.0001"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(read_metrics(t / "split")[2]["lr"].get<double>(), 1e-4);
+}
+
+// A flag that the model does not use is refused with one line, before any data is read, rather
+// than silently ignored.
+TEST(Cli, FlagsThatDoNotApplyToTheModelAreRefused) {
+  TempDir t("inapplicable");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"train", "dcgan", "--beta", "4"}, "--beta is for vae, not dcgan (leave it out)"},
+      {{"train", "ae", "--beta", "4"}, "--beta is for vae, not ae"},
+      {{"train", "vae", "--nz", "16"}, "--nz is for dcgan, gan128, cgan, not vae"},
+      {{"train", "vae", "--beta1", "0.9"}, "--beta1 is for dcgan, gan128, cgan, not vae"},
+      {{"train", "cgan", "--latent-dim", "3"}, "--latent-dim is for ae, vae, not cgan"},
+      {{"train", "gan128", "--test-limit", "10"}, "--test-limit is for ae, vae, not gan128"},
+      {{"train", "classifier", "--resume"}, "--resume is for ae, vae, dcgan, gan128, cgan, not classifier"},
+      {{"train", "classifier", "--fid-n", "10"}, "--fid-n is for dcgan, gan128, cgan, not classifier"},
+  };
+  for (const auto& [args, message] : cases) {
+    std::vector<std::string> a = args;
+    a.insert(a.end(), {"--out", t / "x", "--data", t / "nowhere", "--device", "cpu"});
+    const Result r = run(a);
+    EXPECT_NE(r.status, 0) << message;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_FALSE(fs::exists(t / "x")) << message;
+  }
+}
+
+// A picture is written only under a .png name; a run of another kind (a GAN, a classifier) given to
+// a command for autoencoder runs is named as such.
+TEST(Cli, OutputNamesAndRunKindsAreChecked) {
+  TempDir t("kinds");
+  write_toy_dataset(t / "data", 32, 8);
+  ASSERT_EQ(run(train_args(t / "data", t / "run", 1)).status, 0);
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"interpolate", t / "run", "--out", t / "x.idx"},
+        std::vector<std::string>{"traverse", t / "run", "--out", t / "x.idx"},
+        std::vector<std::string>{"arithmetic", t / "run", "--concept", "label:1-label:2", "--to", "label:0", "--out", t / "x.idx"}}) {
+    const Result r = run(args);
+    EXPECT_NE(r.status, 0) << args[0];
+    EXPECT_NE(r.err.find("--out: must name a .png file (a PNG picture is written), got '" + (t / "x.idx") + "'"),
+              std::string::npos)
+        << r.err;
+    EXPECT_FALSE(fs::exists(t / "x.idx")) << args[0];
+  }
+  fs::create_directories(t / "gan");
+  std::ofstream(t / "gan/generator.safetensors") << "x";
+  for (const char* command : {"score", "eval", "traverse", "latent-map"}) {
+    const Result r = run({command, t / "gan"});
+    EXPECT_NE(r.status, 0) << command;
+    EXPECT_NE(r.err.find("holds a GAN (generator.safetensors), and this command works on autoencoder and VAE runs"),
+              std::string::npos)
+        << command << ": " << r.err;
+  }
+}
+
 TEST(Cli, RefusesToOverwriteARunAndChecksResume) {
   TempDir t("refuse");
   write_toy_dataset(t / "data", 32, 8);
@@ -141,7 +222,7 @@ TEST(Cli, BadInputGetsOneClearLineAndANonzeroExit) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   r = run({"train", "dcgan", "--out", t / "x", "--cuda-graph"});
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("--cuda-graph is for ae and vae"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--cuda-graph is for ae, vae, not dcgan"), std::string::npos) << r.err;
 }
 
 // Nonsense numbers are refused with one line naming the flag, before any data is read or any
