@@ -31,6 +31,13 @@ struct ScratchDir {
       std::abort();
     }
     path = pattern;
+    // Work inside it, so that the readers see the same relative paths in every run (scratch_path):
+    // file names enter libFuzzer's comparison tables (memcmp, strcmp hooks), and a random folder
+    // name would make two runs from one -seed mutate differently.
+    if (::chdir(path.c_str()) != 0) {
+      std::perror(("fuzz: chdir " + path).c_str());
+      std::abort();
+    }
   }
   ~ScratchDir() {
     std::error_code ec;
@@ -45,8 +52,13 @@ const std::string& scratch_dir() {
   return dir.path;
 }
 
+std::string scratch_path(const std::string& name) {
+  scratch_dir();  // made, and entered, on first use
+  return name;
+}
+
 std::string write_scratch_file(const std::string& name, const uint8_t* data, std::size_t size) {
-  const std::string path = scratch_dir() + "/" + name;
+  const std::string path = scratch_path(name);
   std::remove(path.c_str());  // a new file rather than a truncated one (see ScratchDir)
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (!f) {

@@ -20,7 +20,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string dir = [] {
-    const std::string d = ll::fuzz::scratch_dir() + "/images";
+    const std::string d = ll::fuzz::scratch_path("images");
     std::filesystem::create_directory(d);
     return d;
   }();
