@@ -3,8 +3,8 @@
 #   bash scripts/test.sh
 # Installs missing Debian packages (as root; otherwise prints the apt-get line), configures with
 # CMake (the CUDA backend too when nvcc is found), builds in parallel and runs the whole ctest suite;
-# then a CPU-only build, the GPU tests on the CUDA emulator, the CPU suite under ASan+UBSan and the
-# fuzz targets (README.md says how long each takes). GPU tests skip, with the reason, without a GPU.
+# then the install check (scripts/install-check.sh), a CPU-only build, the GPU tests on the CUDA
+# emulator, the CPU suite under ASan+UBSan and the fuzz targets (README.md says how long each takes). GPU tests skip, with the reason, without a GPU.
 # Environment: BUILD_DIR (default build), JOBS (default: all cores), LATENTLAB_CUDA (AUTO|ON|OFF),
 # LATENTLAB_EMULATION=0, SANITIZE=0, FUZZ=0 (leave a stage out), FUZZ_RUNS (default 100000).
 set -euo pipefail
@@ -27,6 +27,9 @@ if [ -f "$log" ] && grep -q '^\[  SKIPPED \]' "$log"; then
 fi
 [ "$status" -eq 0 ] || exit "$status"
 
+# Installed and used as a library: cmake --install into a scratch prefix, examples/xor built against
+# it with find_package(latentlab) and run, the README's C++ example compared with it.
+bash scripts/install-check.sh "$build"
 # Where nvcc made the main build a CUDA build, also check that a CPU-only build (what users without
 # the CUDA toolkit get) still configures, links and runs.
 if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc > /dev/null; then
