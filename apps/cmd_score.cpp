@@ -86,9 +86,10 @@ struct ScoreOptions {
   uint64_t seed = 0;
 };
 
-// Philox subsequences of the command's seed: the encoder's noise is subsequence 0 (as in `latentlab
-// eval`, so that with K = 1 and the whole test set the mean scores equal eval's), the subsets other ones.
-enum Stream : uint64_t { kNoise = 0, kSubsetIn = 1, kSubsetForeign = 2 };
+// Philox subsequences of the command's seed: the encoder's noise is the training's test-noise stream
+// (kVaeTestNoise, as in `latentlab eval`, so that with K = 1, the whole test set and the run's seed
+// the mean scores equal eval's and metrics.jsonl's), the subsets others.
+enum Stream : uint64_t { kNoise = kVaeTestNoise, kSubsetIn = 1, kSubsetForeign = 2 };
 
 std::string shape_str(int64_t c, int64_t h, int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);

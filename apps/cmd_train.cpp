@@ -67,8 +67,7 @@ struct TrainOptions {
   bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
 };
 
-// The streams of one run: each use of randomness has its own Philox subsequence of the run's seed.
-enum Stream : uint64_t { kInit = 0, kNoise = 1, kSamples = 2, kTestNoise = 3 };
+enum Stream : uint64_t { kInit = kVaeInit, kNoise = kVaeNoise, kSamples = kVaeSamples, kTestNoise = kVaeTestNoise };
 
 // Writes the samples grid to `samples_path` and the reconstructions to `recon_path`.
 void write_pictures(Autoencoder& model, const data::Dataset& test, const std::string& samples_path,

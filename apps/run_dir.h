@@ -25,6 +25,10 @@
 
 namespace ll::app {
 
+// The random streams of an autoencoder/VAE run: each use of randomness has its own Philox
+// subsequence of the run's seed (Generator(seed, stream)).
+enum VaeRunStream : uint64_t { kVaeInit = 0, kVaeNoise = 1, kVaeSamples = 2, kVaeTestNoise = 3 };
+
 std::string model_path(const std::string& dir);
 std::string optimizer_path(const std::string& dir);
 std::string metrics_path(const std::string& dir);

@@ -70,6 +70,17 @@ TEST(Cli, TrainWritesTheRunDirectoryAndLossFalls) {
   EXPECT_LT(m[3]["test_loss"].get<double>(), m[0]["test_loss"].get<double>());
   EXPECT_NEAR(m[3]["test_loss"].get<double>(), m[3]["recon"].get<double>() + m[3]["kl"].get<double>(), 1e-3);
   EXPECT_NE(r.err.find("epoch 4/4"), std::string::npos) << r.err;
+  // eval draws its codes as the training's test pass did (the run's seed and batch size): the same
+  // test loss as the last metrics line, and the epoch as a number; another --seed, other codes.
+  const Result e = run({"eval", t / "run"});
+  ASSERT_EQ(e.status, 0) << e.err;
+  const auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["test_loss"].get<double>(), m[3]["test_loss"].get<double>());
+  EXPECT_EQ(j["kl"].get<double>(), m[3]["kl"].get<double>());
+  EXPECT_EQ(j["epoch"], 4);
+  EXPECT_EQ(j["seed"], 5);
+  const auto other = nlohmann::json::parse(run({"eval", t / "run", "--seed", "6"}).out);
+  EXPECT_NE(other["test_loss"].get<double>(), m[3]["test_loss"].get<double>());
   // No temporary files left behind.
   for (auto& e : fs::directory_iterator(t / "run")) {
     EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
