@@ -1,7 +1,7 @@
 // cmd_latent_map.cpp: `latentlab latent-map DIR` — where a trained model puts the test set in its
 // latent space, and how much of the prior N(0, I) those codes cover.
 //
-// The study's experiment 4 (shared/reference/study.md): on MNIST with a 2-D latent, an autoencoder's
+// The study's experiment 4 (docs/latent_lab.md): on MNIST with a 2-D latent, an autoencoder's
 // codes form clusters separated by empty regions, while a VAE's codes overlap and fill the prior, so
 // that decoding a draw from N(0, I) gives a plausible image for the VAE and often garbage for the AE.
 // This command draws the two pictures of that experiment and puts numbers on the difference:

@@ -11,7 +11,7 @@
 //   dcgan28  the same design sized for 28 x 28 (Fashion-MNIST):
 //     G  z -> ConvT(nz, 2g, 7, 1, 0) BN ReLU -> ConvT(2g, g, 4, 2, 1) BN ReLU -> ConvT(g, C, 4, 2, 1) Tanh
 //     D  x -> Conv(C, d, 4, 2, 1) LReLU(0.2) -> Conv(d, 2d, 4, 2, 1) BN LReLU -> Conv(2d, 1, 7, 1, 0)
-//   gan128   the 128 x 128 face GAN of the study (shared/reference/study.md), layer for layer:
+//   gan128   the 128 x 128 face GAN of the original study (docs/models.md), layer for layer:
 //     G  z (N, 100) -> Linear(100, 128*8*8) LReLU(0.2) -> (128, 8, 8)
 //        -> 4 x [ConvT(128, 128, 4, 2, "same") LReLU(0.2)] -> (128, 128, 128)
 //        -> Conv(128, C, 8, "same") Tanh -> (C, 128, 128)

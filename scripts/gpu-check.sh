@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # gpu-check.sh: the GPU suite of latentlab in one command, on a machine with an NVIDIA GPU and the CUDA
-# toolkit but none of our Debian packages (shared/GPU.md, docs/cuda.md).
+# toolkit but none of our Debian packages (docs/cuda.md).
 #
 #   bash scripts/gpu-check.sh prepare     on a development machine (Debian 12 with scripts/deps.sh
 #                                         done): copies the headers, libraries and data the build
