@@ -1,15 +1,15 @@
 // cmd_train.cpp: `latentlab train ae|vae` — trains an autoencoder or a (beta-)VAE and writes the
 // run directory (apps/run_dir.h): checkpoints, metrics.jsonl, sample and reconstruction pictures.
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -22,7 +22,7 @@
 #include "apps/train_classifier.h"
 #include "apps/train_control.h"
 #include "apps/train_gan.h"
-#include "apps/train_progress.h"
+#include "apps/train_loop.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -181,6 +181,107 @@ VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
   return c;
 }
 
+// The autoencoder's and VAE's part of the epoch loop (apps/train_loop.h): a step is
+// models::train_step_async (or the captured graph's launch), the sums are the loss and its parts,
+// the end of an epoch is the test pass, and an epoch saves the optimizer, the model (with its
+// configuration and the run's settings in the metadata) and the pictures.
+class VaeSteps : public EpochSteps {
+ public:
+  VaeSteps(const TrainOptions& o, Autoencoder& model, optim::Adam& adam, Generator& noise, models::VaeGraphStep* graph,
+           data::DataLoader& loader, const data::Dataset& test, Device device)
+      : o_(o), model_(model), adam_(adam), noise_(noise), graph_(graph), loader_(loader), test_set_(test), device_(device) {}
+
+  int64_t start_epoch(int64_t epoch) override {
+    loader_.start_epoch(epoch);
+    loss_sum_ = recon_sum_ = kl_sum_ = 0;
+    seen_ = 0;
+    return loader_.batches_per_epoch();
+  }
+  bool next_batch() override { return (batch_ = loader_.next()).has_value(); }
+  void queue_step() override {
+    queued_.push_back(graph_ ? graph_->step(batch_->images.to(device_))
+                             : models::train_step_async(model_, adam_, batch_->images.to(device_), noise_));
+  }
+  StepDone finish_step() override {
+    const models::VaeLoss l = queued_.front().get();
+    queued_.pop_front();
+    loss_sum_ += l.recon_sum + model_.config().beta * l.kl_sum;
+    recon_sum_ += l.recon_sum;
+    kl_sum_ += l.kl_sum;
+    seen_ += l.n;
+    StepDone done;
+    done.images = l.n;
+    if (!std::isfinite(l.recon_sum) || !std::isfinite(l.kl_sum)) {
+      done.nonfinite = "the loss became " + std::to_string(l.recon_sum + l.kl_sum);
+    }
+    return done;
+  }
+  std::string running_losses() const override {
+    char text[48];
+    std::snprintf(text, sizeof(text), "loss %.2f", loss_sum_ / static_cast<double>(seen_));
+    return text;
+  }
+  void end_epoch(int64_t, const EpochTiming&) override {
+    // The test noise stream restarts every epoch: test losses of different epochs compare models,
+    // not draws.
+    Generator test_noise(o_.seed, kTestNoise);
+    test_ = evaluate_dataset(model_, test_set_, o_.batch_size, test_noise, device_);
+  }
+  void save(int64_t epoch, CheckpointSet& set, const EpochTiming& t) override {
+    const std::string epoch_str = std::to_string(epoch + 1);
+    save_tensors(set.stage("optimizer.safetensors"), adam_.state_dict(), {{"epoch", epoch_str}});
+    Metadata m{{"config", model_.config().to_json()},
+               {"data", o_.data},
+               {"epoch", epoch_str},
+               {"seed", std::to_string(o_.seed)},
+               {"noise_offset", std::to_string(noise_.offset())},
+               {"lr", setting_text(o_.lr)},
+               {"batch_size", std::to_string(o_.batch_size)},
+               {"format", "pt"}};
+    save_tensors(set.stage("model.safetensors"), model_.state_dict(), m);
+    write_pictures(model_, test_set_, set.stage("samples_epoch" + epoch_str + ".png"), set.stage("recon.png"), o_.seed,
+                   device_);
+    epoch_s_ = t.seconds_so_far();
+    const double n = static_cast<double>(seen_);
+    nlohmann::json line{{"epoch", epoch + 1},
+                        {"train_loss", loss_sum_ / n},
+                        {"train_recon", recon_sum_ / n},
+                        {"train_kl", kl_sum_ / n},
+                        {"test_loss", test_.loss_per_image(model_.config().beta)},
+                        {"recon", test_.recon_per_image()},
+                        {"kl", test_.kl_per_image()},
+                        {"epoch_s", epoch_s_},
+                        {"img_per_s", n / t.train_s},
+                        {"lr", o_.lr},
+                        {"batch_size", o_.batch_size}};
+    set.stage_metrics_line(line.dump());
+  }
+  std::string summary(int64_t epoch, const EpochTiming& t) const override {
+    const double n = static_cast<double>(seen_);
+    char text[192];
+    std::snprintf(text, sizeof(text), "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs), loss_sum_ / n,
+                  test_.loss_per_image(model_.config().beta), test_.recon_per_image(), test_.kl_per_image(), n / t.train_s,
+                  epoch_s_);
+    return text;
+  }
+
+ private:
+  const TrainOptions& o_;
+  Autoencoder& model_;
+  optim::Adam& adam_;
+  Generator& noise_;
+  models::VaeGraphStep* graph_;
+  data::DataLoader& loader_;
+  const data::Dataset& test_set_;
+  Device device_;
+  std::optional<data::Batch> batch_;
+  std::deque<models::PendingVaeLoss> queued_;
+  double loss_sum_ = 0, recon_sum_ = 0, kl_sum_ = 0, epoch_s_ = 0;
+  int64_t seen_ = 0;
+  DatasetLoss test_;  // the last test pass
+};
+
 void run_train(const TrainOptions& options) {
   TrainOptions o = options;  // --resume replaces lr and batch size by the run's
   const Device device = apply_device_flags(o.device);
@@ -251,107 +352,11 @@ void run_train(const TrainOptions& options) {
   std::unique_ptr<models::VaeGraphStep> graph_step;
   if (o.cuda_graph) graph_step = std::make_unique<models::VaeGraphStep>(*model, adam, noise);
   data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = false, .scale = data::Scale::Unit, .seed = o.seed});
-  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
   std::cerr << "latentlab: training " << model->config().describe() << " (" << model->num_parameters()
             << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
-
-  // SIGINT/SIGTERM: the loop stops after the step in progress; the epoch is not saved (a checkpoint
-  // is a whole epoch) and the message says which one --resume continues from.
-  StopSignals stop_signals;
-  int64_t saved_epoch = start_epoch;
-  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    loader.start_epoch(epoch);
-    const int64_t steps = loader.batches_per_epoch();
-    progress.start_epoch(epoch, steps);
-    double loss_sum = 0, recon_sum = 0, kl_sum = 0;
-    int64_t seen = 0, step = 0, started = 0;
-    // Each step's loss is read after the next step has been queued (models::train_step_async): no
-    // host synchronization inside a step, and the GPU never idles while the host reads a loss.
-    // The sums are taken in step order, as before.
-    models::PendingVaeLoss pending;
-    auto account = [&](models::PendingVaeLoss& p) {
-      const models::VaeLoss l = p.get();
-      loss_sum += l.recon_sum + model->config().beta * l.kl_sum;
-      recon_sum += l.recon_sum;
-      kl_sum += l.kl_sum;
-      seen += l.n;
-      ++step;
-      if (!std::isfinite(l.recon_sum) || !std::isfinite(l.kl_sum)) {
-        throw std::runtime_error("the loss became " + std::to_string(l.recon_sum + l.kl_sum) + " at epoch " +
-                                 std::to_string(epoch + 1) + " step " + std::to_string(step) + ": lower --lr (" +
-                                 last_checkpoint_phrase(o.out, saved_epoch) + ")");
-      }
-      char losses[48];
-      std::snprintf(losses, sizeof(losses), "loss %.2f", loss_sum / static_cast<double>(seen));
-      progress.step(step, seen, losses);
-    };
-    while (auto batch = loader.next()) {
-      test_step_point(epoch + 1, ++started);
-      models::PendingVaeLoss next = graph_step ? graph_step->step(batch->images.to(device))
-                                               : models::train_step_async(*model, adam, batch->images.to(device), noise);
-      if (pending.defined()) account(pending);
-      pending = std::move(next);
-      if (const int sig = StopSignals::pending()) {
-        progress.clear();
-        throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
-                                   std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
-                                   last_checkpoint_phrase(o.out, saved_epoch));
-      }
-    }
-    if (pending.defined()) account(pending);
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    // The test noise stream restarts every epoch: test losses of different epochs compare models,
-    // not draws.
-    Generator test_noise(o.seed, kTestNoise);
-    const DatasetLoss te = evaluate_dataset(*model, test, o.batch_size, test_noise, device);
-    const double test_loss = te.loss_per_image(model->config().beta);
-
-    // Save the epoch as one checkpoint (apps/run_dir.h: CheckpointSet): the optimizer, the model
-    // (both stamped with the epoch; --resume checks they agree), the pictures and the metrics line
-    // replace the previous epoch's together, or not at all.
-    const std::string epoch_str = std::to_string(epoch + 1);
-    const double n = static_cast<double>(seen);
-    CheckpointSet set(o.out, epoch + 1);
-    double epoch_s = 0;
-    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
-      save_tensors(set.stage("optimizer.safetensors"), adam.state_dict(), {{"epoch", epoch_str}});
-      Metadata m{{"config", model->config().to_json()},
-                 {"data", o.data},
-                 {"epoch", epoch_str},
-                 {"seed", std::to_string(o.seed)},
-                 {"noise_offset", std::to_string(noise.offset())},
-                 {"lr", setting_text(o.lr)},
-                 {"batch_size", std::to_string(o.batch_size)},
-                 {"format", "pt"}};
-      save_tensors(set.stage("model.safetensors"), model->state_dict(), m);
-      write_pictures(*model, test, set.stage("samples_epoch" + epoch_str + ".png"), set.stage("recon.png"), o.seed, device);
-      epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      nlohmann::json line{{"epoch", epoch + 1},
-                          {"train_loss", loss_sum / n},
-                          {"train_recon", recon_sum / n},
-                          {"train_kl", kl_sum / n},
-                          {"test_loss", test_loss},
-                          {"recon", te.recon_per_image()},
-                          {"kl", te.kl_per_image()},
-                          {"epoch_s", epoch_s},
-                          {"img_per_s", n / train_s},
-                          {"lr", o.lr},
-                          {"batch_size", o.batch_size}};
-      set.stage_metrics_line(line.dump());
-    });
-    saved_epoch = epoch + 1;
-    progress.clear();
-    std::fprintf(stderr, "epoch %lld/%lld  train %.3f  test %.3f (recon %.3f + kl %.3f)  %.0f img/s  %.1f s\n",
-                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / n, test_loss,
-                 te.recon_per_image(), te.kl_per_image(), n / train_s, epoch_s);
-    // A signal during the test pass or the save: the epoch is complete and saved; stop here.
-    if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
-      throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + epoch_str + ": " +
-                                 last_checkpoint_phrase(o.out, saved_epoch));
-    }
-  }
+  VaeSteps steps{o, *model, adam, noise, graph_step.get(), loader, test, device};
+  run_epochs(steps, LoopOptions(o.out, start_epoch, o.epochs, o.log_every));
   std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch"
             << o.epochs << ".png and recon.png in " << o.out << "\n";
 }

@@ -2,16 +2,19 @@
 
 #include <chrono>
 #include <cmath>
-#include <memory>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
+#include <utility>
 
 #include "apps/run_dir.h"
 #include "apps/train_control.h"
-#include "apps/train_progress.h"
+#include "apps/train_loop.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "engine/checkpoint.h"
@@ -21,6 +24,93 @@
 namespace ll::app {
 
 namespace fs = std::filesystem;
+
+// The classifier's part of the epoch loop (apps/train_loop.h): a step is one Adam step on softmax
+// cross-entropy (synchronous: models::classifier_train_step returns its figures), the sums are the
+// loss and the hits, the end of an epoch is the test accuracy, and an epoch saves the classifier with
+// its configuration, data set and test accuracy in the metadata.
+class ClassifierSteps : public EpochSteps {
+ public:
+  ClassifierSteps(const ClassifierTrainOptions& o, const models::ClassifierConfig& c, models::Classifier& model,
+                  optim::Adam& adam, data::DataLoader& loader, const data::Dataset& test, const Tensor& test_images,
+                  Device device)
+      : o_(o), c_(c), model_(model), adam_(adam), loader_(loader), test_(test), test_images_(test_images), device_(device) {}
+
+  double test_accuracy() const { return test_accuracy_; }
+
+  int64_t start_epoch(int64_t epoch) override {
+    loader_.start_epoch(epoch);
+    model_.train();
+    loss_sum_ = 0;
+    correct_ = seen_ = 0;
+    return loader_.batches_per_epoch();
+  }
+  bool next_batch() override { return (batch_ = loader_.next()).has_value(); }
+  void queue_step() override {
+    const models::ClassifierStepResult r =
+        models::classifier_train_step(model_, adam_, batch_->images.to(device_), batch_->labels);
+    done_.push_back({r, batch_->images.size(0)});
+  }
+  StepDone finish_step() override {
+    const auto [r, n] = done_.front();
+    done_.pop_front();
+    StepDone done;
+    done.images = n;
+    if (!std::isfinite(r.loss)) done.nonfinite = "the classifier's loss became " + std::to_string(r.loss);
+    loss_sum_ += r.loss * static_cast<double>(n);
+    correct_ += r.correct;
+    seen_ += n;
+    return done;
+  }
+  std::string running_losses() const override {
+    char text[64];
+    std::snprintf(text, sizeof(text), "loss %.4f  accuracy %.4f", loss_sum_ / static_cast<double>(seen_),
+                  static_cast<double>(correct_) / static_cast<double>(seen_));
+    return text;
+  }
+  void end_epoch(int64_t, const EpochTiming&) override {
+    std::vector<int32_t> pred;
+    models::classify(model_, test_images_, 500, nullptr, nullptr, &pred);
+    int64_t hits = 0;
+    for (size_t i = 0; i < pred.size(); ++i) hits += pred[i] == test_.labels[i];
+    test_accuracy_ = static_cast<double>(hits) / static_cast<double>(test_.n);
+  }
+  void save(int64_t epoch, CheckpointSet& set, const EpochTiming& t) override {
+    save_module(set.stage("classifier.safetensors"), model_,
+                {{"config", c_.to_json()}, {"data", o_.data}, {"epoch", std::to_string(epoch + 1)},
+                 {"seed", std::to_string(o_.seed)}, {"test_accuracy", std::to_string(test_accuracy_)}});
+    epoch_s_ = t.seconds_so_far();
+    set.stage_metrics_line(nlohmann::json{{"epoch", epoch + 1},
+                                          {"train_loss", loss_sum_ / static_cast<double>(seen_)},
+                                          {"train_accuracy", static_cast<double>(correct_) / static_cast<double>(seen_)},
+                                          {"test_accuracy", test_accuracy_},
+                                          {"epoch_s", epoch_s_},
+                                          {"img_per_s", static_cast<double>(seen_) / t.train_s}}
+                               .dump());
+  }
+  std::string summary(int64_t epoch, const EpochTiming& t) const override {
+    char text[192];
+    std::snprintf(text, sizeof(text), "epoch %lld/%lld  loss %.4f  train accuracy %.4f  test accuracy %.4f  %.0f img/s  %.1f s",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs), loss_sum_ / static_cast<double>(seen_),
+                  static_cast<double>(correct_) / static_cast<double>(seen_), test_accuracy_,
+                  static_cast<double>(seen_) / t.train_s, epoch_s_);
+    return text;
+  }
+
+ private:
+  const ClassifierTrainOptions& o_;
+  const models::ClassifierConfig& c_;
+  models::Classifier& model_;
+  optim::Adam& adam_;
+  data::DataLoader& loader_;
+  const data::Dataset& test_;
+  const Tensor& test_images_;
+  Device device_;
+  std::optional<data::Batch> batch_;
+  std::deque<std::pair<models::ClassifierStepResult, int64_t>> done_;  // a step's figures and its batch's size
+  double loss_sum_ = 0, epoch_s_ = 0, test_accuracy_ = 0;
+  int64_t correct_ = 0, seen_ = 0;
+};
 
 void run_train_classifier(const ClassifierTrainOptions& o) {
   if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
@@ -60,7 +150,6 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
   std::cerr << "latentlab: training the classifier (" << model.num_parameters() << " parameters) on " << train.name
             << " (" << train.n << " train, " << test.n << " test images), " << device_name(device) << ", batch "
             << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
-  double test_accuracy = 0;
   // The classifier does not resume: what an interruption leaves is the classifier of the last
   // complete epoch, usable by `latentlab fid`.
   auto saved_phrase = [&](int64_t saved_epoch) {
@@ -68,72 +157,11 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
                                  " (a classifier does not resume: train again into another --out for more epochs)"
                            : "no epoch was complete, so nothing was saved in " + o.out;
   };
-  StopSignals stop_signals;
-  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
-  int64_t saved_epoch = 0;
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    loader.start_epoch(epoch);
-    model.train();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0, step = 0;
-    const int64_t steps = loader.batches_per_epoch();
-    progress.start_epoch(epoch, steps);
-    while (auto batch = loader.next()) {
-      test_step_point(epoch + 1, ++step);
-      const int64_t n = batch->images.size(0);
-      const models::ClassifierStepResult r = models::classifier_train_step(model, adam, batch->images.to(device), batch->labels);
-      if (!std::isfinite(r.loss)) {
-        throw std::runtime_error("the classifier's loss became " + std::to_string(r.loss) + " at epoch " + std::to_string(epoch + 1) +
-                                 " step " + std::to_string(step) + ": lower --lr (" + saved_phrase(saved_epoch) + ")");
-      }
-      loss_sum += r.loss * static_cast<double>(n);
-      correct += r.correct;
-      seen += n;
-      char losses[64];
-      std::snprintf(losses, sizeof(losses), "loss %.4f  accuracy %.4f", loss_sum / static_cast<double>(seen),
-                    static_cast<double>(correct) / static_cast<double>(seen));
-      progress.step(step, seen, losses);
-      if (const int sig = StopSignals::pending()) {
-        progress.clear();
-        throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
-                                   std::to_string(step) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
-                                   saved_phrase(saved_epoch));
-      }
-    }
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::vector<int32_t> pred;
-    models::classify(model, test_images, 500, nullptr, nullptr, &pred);
-    int64_t hits = 0;
-    for (size_t i = 0; i < pred.size(); ++i) hits += pred[i] == test.labels[i];
-    test_accuracy = static_cast<double>(hits) / static_cast<double>(test.n);
-    const std::string epoch_str = std::to_string(epoch + 1);
-    // The classifier and its metrics line replace the previous epoch's together (apps/run_dir.h).
-    CheckpointSet set(o.out, epoch + 1);
-    double epoch_s = 0;
-    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
-      save_module(set.stage("classifier.safetensors"), model,
-                  {{"config", c.to_json()}, {"data", o.data}, {"epoch", epoch_str},
-                   {"seed", std::to_string(o.seed)}, {"test_accuracy", std::to_string(test_accuracy)}});
-      epoch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      set.stage_metrics_line(nlohmann::json{{"epoch", epoch + 1},
-                                            {"train_loss", loss_sum / static_cast<double>(seen)},
-                                            {"train_accuracy", static_cast<double>(correct) / static_cast<double>(seen)},
-                                            {"test_accuracy", test_accuracy},
-                                            {"epoch_s", epoch_s},
-                                            {"img_per_s", static_cast<double>(seen) / train_s}}
-                                 .dump());
-    });
-    saved_epoch = epoch + 1;
-    progress.clear();
-    std::fprintf(stderr, "epoch %lld/%lld  loss %.4f  train accuracy %.4f  test accuracy %.4f  %.0f img/s  %.1f s\n",
-                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), loss_sum / static_cast<double>(seen),
-                 static_cast<double>(correct) / static_cast<double>(seen), test_accuracy,
-                 static_cast<double>(seen) / train_s, epoch_s);
-    if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
-      throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + epoch_str + ": " + saved_phrase(saved_epoch));
-    }
-  }
+  ClassifierSteps steps{o, c, model, adam, loader, test, test_images, device};
+  LoopOptions loop(o.out, 0, o.epochs, o.log_every);
+  loop.saved_phrase = saved_phrase;
+  run_epochs(steps, loop);
+  const double test_accuracy = steps.test_accuracy();
   std::cerr << "latentlab: wrote " << path << " (test accuracy " << test_accuracy << ") and metrics.jsonl; `latentlab fid RUN --classifier "
             << o.out << "` measures a generator with it\n";
 }

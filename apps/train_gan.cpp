@@ -1,20 +1,20 @@
 #include "apps/train_gan.h"
 
-#include <unistd.h>
-
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 
 #include "apps/fid_eval.h"
 #include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "apps/train_control.h"
-#include "apps/train_progress.h"
+#include "apps/train_loop.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -44,6 +44,146 @@ enum Stream : uint64_t {
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
 }  // namespace
+
+// The GANs' part of the epoch loop (apps/train_loop.h): a step is models::gan_train_step_async (D,
+// then G) on a batch and fresh noise, the sums are both losses, D(x), D(G(z)) and D's accuracy, the
+// end of an epoch draws the fixed-noise picture and the FID, and an epoch saves both networks, both
+// optimizers and the picture.
+class GanSteps : public EpochSteps {
+ public:
+  GanSteps(const GanTrainOptions& o, const GanConfig& c, models::GanGenerator& g, models::GanDiscriminator& d,
+           optim::Adam& opt_g, optim::Adam& opt_d, Generator& noise, data::DataLoader& loader, FidEvaluator* fid,
+           const Tensor& fixed_z, const std::vector<int32_t>& fixed_labels, int64_t grid_cols, Device device)
+      : o_(o), c_(c), g_(g), d_(d), opt_g_(opt_g), opt_d_(opt_d), noise_(noise), loader_(loader), fid_(fid),
+        fixed_z_(fixed_z), fixed_labels_(fixed_labels), grid_cols_(grid_cols), device_(device) {}
+
+  int64_t start_epoch(int64_t epoch) override {
+    loader_.start_epoch(epoch);
+    sum_ = {};
+    steps_ = seen_ = 0;
+    return loader_.batches_per_epoch();
+  }
+  bool next_batch() override { return (batch_ = loader_.next()).has_value(); }
+  void queue_step() override {
+    const int64_t n = batch_->images.size(0);
+    const Tensor z = randn({n, c_.nz}, noise_, device_);
+    const std::vector<int32_t> labels = c_.conditional() ? batch_->labels : std::vector<int32_t>{};
+    queued_.push_back({models::gan_train_step_async(g_, d_, opt_g_, opt_d_, batch_->images.to(device_), labels, z), n});
+  }
+  StepDone finish_step() override {
+    const models::GanStepResult r = queued_.front().first.get();
+    StepDone done;
+    done.images = queued_.front().second;
+    queued_.pop_front();
+    if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
+      done.nonfinite = "the GAN losses became non-finite (D " + std::to_string(r.loss_d) + ", G " + std::to_string(r.loss_g) + ")";
+      return done;
+    }
+    sum_.loss_d += r.loss_d;
+    sum_.loss_g += r.loss_g;
+    sum_.d_real += r.d_real;
+    sum_.d_fake += r.d_fake;
+    sum_.d_accuracy += r.d_accuracy;
+    ++steps_;
+    seen_ += done.images;
+    return done;
+  }
+  // Running means over the epoch so far (single steps of a GAN swing too much to read).
+  std::string running_losses() const override {
+    const double k = static_cast<double>(std::max<int64_t>(steps_, 1));
+    char text[96];
+    std::snprintf(text, sizeof(text), "loss D %.3f G %.3f  D(x) %.2f D(G(z)) %.2f", sum_.loss_d / k, sum_.loss_g / k,
+                  sum_.d_real / k, sum_.d_fake / k);
+    return text;
+  }
+  void end_epoch(int64_t, const EpochTiming&) override {
+    {
+      NoGradGuard no_grad;
+      g_.eval();
+      sample_images_ = g_.forward(fixed_z_, fixed_labels_).to(Device::CPU);
+      g_.train();
+    }
+    fid_text_.clear();
+    fid_json_ = nlohmann::json();
+    if (!fid_) return;
+    g_.eval();
+    Generator fid_noise(o_.seed, kFidNoise);
+    const std::vector<int32_t> fid_labels = gan_labels(c_, o_.fid_n, -1);
+    std::vector<Tensor> parts;
+    for (int64_t b = 0; b < o_.fid_n; b += 500) {
+      const int64_t k = std::min<int64_t>(500, o_.fid_n - b);
+      const std::vector<int32_t> part(fid_labels.begin() + (fid_labels.empty() ? 0 : b),
+                                      fid_labels.begin() + (fid_labels.empty() ? 0 : b + k));
+      parts.push_back(gan_images(g_, randn({k, c_.nz}, fid_noise, device_), part));
+    }
+    g_.train();
+    const FidReport r = fid_->evaluate(cat(parts, 0), fid_labels);
+    fid_json_ = r.to_json({});
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), "  FID %.2f", r.fid);
+    fid_text_ = buf;
+    if (!r.per_class_accuracy.empty()) {
+      std::snprintf(buf, sizeof(buf), " (class accuracy %.3f)", fid_json_["mean_class_accuracy"].get<double>());
+      fid_text_ += buf;
+    }
+  }
+  void save(int64_t epoch, CheckpointSet& set, const EpochTiming& t) override {
+    const std::string epoch_str = std::to_string(epoch + 1);
+    const double k = static_cast<double>(std::max<int64_t>(steps_, 1));
+    save_tensors(set.stage("optimizer_g.safetensors"), opt_g_.state_dict(), {{"epoch", epoch_str}});
+    save_tensors(set.stage("optimizer_d.safetensors"), opt_d_.state_dict(), {{"epoch", epoch_str}});
+    save_module(set.stage("discriminator.safetensors"), d_, {{"config", c_.to_json()}, {"epoch", epoch_str}});
+    save_module(set.stage("generator.safetensors"), g_,
+                {{"config", c_.to_json()}, {"data", o_.data}, {"epoch", epoch_str}, {"seed", std::to_string(o_.seed)},
+                 {"noise_offset", std::to_string(noise_.offset())}, {"lr", setting_text(o_.lr)},
+                 {"beta1", setting_text(o_.beta1)}, {"batch_size", std::to_string(o_.batch_size)}, {"format", "pt"}});
+    data::save_png(set.stage("samples_epoch" + epoch_str + ".png"),
+                   data::make_grid(sample_images_, grid_cols_, 2, 0, -1.0f, 1.0f, grid_cols_ == 8 ? 2 : 1));
+    nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum_.loss_d / k},     {"loss_g", sum_.loss_g / k},
+                        {"d_real", sum_.d_real / k},    {"d_fake", sum_.d_fake / k},     {"d_accuracy", sum_.d_accuracy / k},
+                        {"epoch_s", t.seconds_so_far()}, {"img_per_s", static_cast<double>(seen_) / t.train_s}, {"lr", o_.lr},
+                        {"beta1", o_.beta1},            {"batch_size", o_.batch_size}};
+    if (fid_) {
+      line["fid"] = fid_json_["fid"];
+      line["fid_n"] = o_.fid_n;
+      line["fid_class_histogram"] = fid_json_["class_histogram"];
+      line["fid_mean_confidence"] = fid_json_["mean_confidence"];
+      if (fid_json_.contains("per_class_accuracy")) line["fid_per_class_accuracy"] = fid_json_["per_class_accuracy"];
+    }
+    set.stage_metrics_line(line.dump());
+  }
+  std::string summary(int64_t epoch, const EpochTiming& t) const override {
+    const double k = static_cast<double>(std::max<int64_t>(steps_, 1));
+    char text[256];
+    std::snprintf(text, sizeof(text), "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s%s",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(o_.epochs), sum_.loss_d / k, sum_.loss_g / k,
+                  sum_.d_real / k, sum_.d_fake / k, sum_.d_accuracy / k, static_cast<double>(seen_) / t.train_s, t.train_s,
+                  fid_text_.c_str());
+    return text;
+  }
+
+ private:
+  const GanTrainOptions& o_;
+  const GanConfig& c_;
+  models::GanGenerator& g_;
+  models::GanDiscriminator& d_;
+  optim::Adam& opt_g_;
+  optim::Adam& opt_d_;
+  Generator& noise_;
+  data::DataLoader& loader_;
+  FidEvaluator* fid_;
+  const Tensor& fixed_z_;
+  const std::vector<int32_t>& fixed_labels_;
+  int64_t grid_cols_;
+  Device device_;
+  std::optional<data::Batch> batch_;
+  std::deque<std::pair<models::PendingGanStep, int64_t>> queued_;  // a step and its batch's size
+  models::GanStepResult sum_;
+  int64_t steps_ = 0, seen_ = 0;
+  Tensor sample_images_;
+  std::string fid_text_;
+  nlohmann::json fid_json_;
+};
 
 void run_train_gan(const GanTrainOptions& options) {
   GanTrainOptions o = options;  // --resume replaces lr, beta1 and batch size by the run's
@@ -169,133 +309,11 @@ void run_train_gan(const GanTrainOptions& options) {
                 << " --out " << dir << "` makes one)\n";
     }
   }
-  TrainProgress progress(o.epochs, o.log_every, TrainProgress::stderr_is_terminal());
   std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
             << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
             << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
-
-  // SIGINT/SIGTERM: the loop stops after the step in progress; the epoch is not saved.
-  StopSignals stop_signals;
-  int64_t saved_epoch = start_epoch;
-  for (int64_t epoch = start_epoch; epoch < o.epochs; ++epoch) {
-    const auto t0 = std::chrono::steady_clock::now();
-    loader.start_epoch(epoch);
-    const int64_t steps = loader.batches_per_epoch();
-    progress.start_epoch(epoch, steps);
-    models::GanStepResult sum;
-    int64_t step = 0, seen = 0;
-    // Each step's figures are read after the next step has been queued (models::gan_train_step_async):
-    // no host synchronization inside a step. The sums are taken in step order, as before.
-    models::PendingGanStep pending;
-    int64_t pending_n = 0, started = 0;
-    auto account = [&](models::PendingGanStep& p, int64_t n) {
-      const models::GanStepResult r = p.get();
-      if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
-        throw std::runtime_error("the GAN losses became non-finite (D " + std::to_string(r.loss_d) + ", G " +
-                                 std::to_string(r.loss_g) + ") at epoch " + std::to_string(epoch + 1) + " step " +
-                                 std::to_string(step + 1) + ": lower --lr (" + last_checkpoint_phrase(o.out, saved_epoch) + ")");
-      }
-      sum.loss_d += r.loss_d;
-      sum.loss_g += r.loss_g;
-      sum.d_real += r.d_real;
-      sum.d_fake += r.d_fake;
-      sum.d_accuracy += r.d_accuracy;
-      ++step;
-      seen += n;
-      // Running means over the epoch so far (single steps of a GAN swing too much to read).
-      const double k = static_cast<double>(step);
-      char losses[96];
-      std::snprintf(losses, sizeof(losses), "loss D %.3f G %.3f  D(x) %.2f D(G(z)) %.2f", sum.loss_d / k, sum.loss_g / k,
-                    sum.d_real / k, sum.d_fake / k);
-      progress.step(step, seen, losses);
-    };
-    while (auto batch = loader.next()) {
-      test_step_point(epoch + 1, ++started);
-      const int64_t n = batch->images.size(0);
-      const Tensor z = randn({n, c.nz}, noise, device);
-      const std::vector<int32_t> labels = c.conditional() ? batch->labels : std::vector<int32_t>{};
-      models::PendingGanStep next = models::gan_train_step_async(g, d, opt_g, opt_d, batch->images.to(device), labels, z);
-      if (pending.defined()) account(pending, pending_n);
-      pending = std::move(next);
-      pending_n = n;
-      if (const int sig = StopSignals::pending()) {
-        progress.clear();
-        throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
-                                   std::to_string(started) + " of " + std::to_string(steps) + " (the epoch is not saved): " +
-                                   last_checkpoint_phrase(o.out, saved_epoch));
-      }
-    }
-    if (pending.defined()) account(pending, pending_n);
-    const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    const std::string epoch_str = std::to_string(epoch + 1);
-    const Tensor sample_images = [&] {
-      NoGradGuard no_grad;
-      g.eval();
-      Tensor images = g.forward(fixed_z, fixed_labels).to(Device::CPU);
-      g.train();
-      return images;
-    }();
-    std::string fid_text;
-    nlohmann::json fid_json;
-    if (fid) {
-      g.eval();
-      Generator fid_noise(o.seed, kFidNoise);
-      const std::vector<int32_t> fid_labels = gan_labels(c, o.fid_n, -1);
-      std::vector<Tensor> parts;
-      for (int64_t b = 0; b < o.fid_n; b += 500) {
-        const int64_t k = std::min<int64_t>(500, o.fid_n - b);
-        const std::vector<int32_t> part(fid_labels.begin() + (fid_labels.empty() ? 0 : b), fid_labels.begin() + (fid_labels.empty() ? 0 : b + k));
-        parts.push_back(gan_images(g, randn({k, c.nz}, fid_noise, device), part));
-      }
-      g.train();
-      const FidReport r = fid->evaluate(cat(parts, 0), fid_labels);
-      fid_json = r.to_json({});
-      char buf[96];
-      std::snprintf(buf, sizeof(buf), "  FID %.2f", r.fid);
-      fid_text = buf;
-      if (!r.per_class_accuracy.empty()) {
-        std::snprintf(buf, sizeof(buf), " (class accuracy %.3f)", fid_json["mean_class_accuracy"].get<double>());
-        fid_text += buf;
-      }
-    }
-    const double k = static_cast<double>(std::max<int64_t>(step, 1));
-    // The epoch's files replace the previous epoch's together, or not at all (apps/run_dir.h).
-    CheckpointSet set(o.out, epoch + 1);
-    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
-      save_tensors(set.stage("optimizer_g.safetensors"), opt_g.state_dict(), {{"epoch", epoch_str}});
-      save_tensors(set.stage("optimizer_d.safetensors"), opt_d.state_dict(), {{"epoch", epoch_str}});
-      save_module(set.stage("discriminator.safetensors"), d, {{"config", c.to_json()}, {"epoch", epoch_str}});
-      save_module(set.stage("generator.safetensors"), g,
-                  {{"config", c.to_json()}, {"data", o.data}, {"epoch", epoch_str}, {"seed", std::to_string(o.seed)},
-                   {"noise_offset", std::to_string(noise.offset())}, {"lr", setting_text(o.lr)},
-                   {"beta1", setting_text(o.beta1)}, {"batch_size", std::to_string(o.batch_size)}, {"format", "pt"}});
-      data::save_png(set.stage("samples_epoch" + epoch_str + ".png"),
-                     data::make_grid(sample_images, grid_cols, 2, 0, -1.0f, 1.0f, grid_cols == 8 ? 2 : 1));
-      nlohmann::json line{{"epoch", epoch + 1},           {"loss_d", sum.loss_d / k},     {"loss_g", sum.loss_g / k},
-                          {"d_real", sum.d_real / k},     {"d_fake", sum.d_fake / k},     {"d_accuracy", sum.d_accuracy / k},
-                          {"epoch_s", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()},
-                          {"img_per_s", static_cast<double>(seen) / train_s}, {"lr", o.lr},
-                          {"beta1", o.beta1},             {"batch_size", o.batch_size}};
-      if (fid) {
-        line["fid"] = fid_json["fid"];
-        line["fid_n"] = o.fid_n;
-        line["fid_class_histogram"] = fid_json["class_histogram"];
-        line["fid_mean_confidence"] = fid_json["mean_confidence"];
-        if (fid_json.contains("per_class_accuracy")) line["fid_per_class_accuracy"] = fid_json["per_class_accuracy"];
-      }
-      set.stage_metrics_line(line.dump());
-    });
-    saved_epoch = epoch + 1;
-    progress.clear();
-    std::fprintf(stderr, "epoch %lld/%lld  loss D %.3f  G %.3f  D(x) %.2f  D(G(z)) %.2f  D accuracy %.2f  %.0f img/s  %.1f s%s\n",
-                 static_cast<long long>(epoch + 1), static_cast<long long>(o.epochs), sum.loss_d / k, sum.loss_g / k,
-                 sum.d_real / k, sum.d_fake / k, sum.d_accuracy / k, static_cast<double>(seen) / train_s, train_s, fid_text.c_str());
-    // A signal during the pictures, the FID or the save: the epoch is complete and saved; stop here.
-    if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
-      throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + epoch_str + ": " +
-                                 last_checkpoint_phrase(o.out, saved_epoch));
-    }
-  }
+  GanSteps steps{o, c, g, d, opt_g, opt_d, noise, loader, fid.get(), fixed_z, fixed_labels, grid_cols, device};
+  run_epochs(steps, LoopOptions(o.out, start_epoch, o.epochs, o.log_every));
   std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
             << o.epochs << ".png in " << o.out << "\n";
 }
