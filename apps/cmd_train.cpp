@@ -211,6 +211,8 @@ class VaeSteps : public EpochSteps {
     seen_ += l.n;
     StepDone done;
     done.images = l.n;
+    const double n = static_cast<double>(l.n);  // per image, as metrics.jsonl
+    done.scalars = {{"loss", (l.recon_sum + model_.config().beta * l.kl_sum) / n}, {"recon", l.recon_sum / n}, {"kl", l.kl_sum / n}};
     if (!std::isfinite(l.recon_sum) || !std::isfinite(l.kl_sum)) {
       done.nonfinite = "the loss became " + std::to_string(l.recon_sum + l.kl_sum);
     }
@@ -221,6 +223,7 @@ class VaeSteps : public EpochSteps {
     std::snprintf(text, sizeof(text), "loss %.2f", loss_sum_ / static_cast<double>(seen_));
     return text;
   }
+  double lr() const override { return o_.lr; }
   void end_epoch(int64_t, const EpochTiming&) override {
     // The test noise stream restarts every epoch: test losses of different epochs compare models,
     // not draws.

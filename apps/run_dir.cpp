@@ -229,11 +229,11 @@ std::string CheckpointSet::stage(const std::string& name) {
   return (fs::path(dir_) / name).string() + kStaged;
 }
 
-void CheckpointSet::stage_metrics_line(const std::string& json_line) {
+void CheckpointSet::stage_jsonl(const std::string& name, const std::vector<std::string>& lines) {
   // The lines of earlier epochs only: a line of this epoch or later can only come from a run that
   // wrote its metrics without a commit (an older latentlab), and would be doubled.
   std::string text;
-  std::ifstream f(metrics_path(dir_), std::ios::binary);
+  std::ifstream f(fs::path(dir_) / name, std::ios::binary);
   std::string line;
   while (std::getline(f, line)) {
     if (line.empty()) continue;
@@ -244,7 +244,8 @@ void CheckpointSet::stage_metrics_line(const std::string& json_line) {
     }
     text += line + "\n";
   }
-  write_file_atomic(stage("metrics.jsonl"), text + json_line + "\n");
+  for (const std::string& l : lines) text += l + "\n";
+  write_file_atomic(stage(name), text);
 }
 
 void CheckpointSet::commit() {
@@ -312,7 +313,7 @@ void recover_run_dir(const std::string& dir) {
   // Only names a training writes are touched (DIR may be a directory that holds other things).
   auto ours = [](std::string name) {
     if (ends_with(name, kStaged)) name.resize(name.size() - std::strlen(kStaged));
-    return name == "metrics.jsonl" || name == kCommitRecord || ends_with(name, ".safetensors") || ends_with(name, ".png");
+    return name == "metrics.jsonl" || name == "steps.jsonl" || name == kCommitRecord || ends_with(name, ".safetensors") || ends_with(name, ".png");
   };
   int removed = 0;
   std::error_code ec;

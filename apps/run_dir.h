@@ -5,6 +5,8 @@
 //                              and the settings --resume continues with, "lr" and "batch_size"
 //   DIR/optimizer.safetensors  Adam's state (metadata "epoch"), for --resume
 //   DIR/metrics.jsonl          one JSON object per epoch
+//   DIR/steps.jsonl            one JSON object per training step: epoch, step, images, the step's
+//                              losses (the model's own names), lr, time_s (since the epoch began)
 //   DIR/samples_epoch<N>.png   8x8 grid of decoded prior samples after epoch N
 //   DIR/recon.png              test images (odd rows) above their reconstructions (even rows)
 //   DIR/train.lock             held (flock) by the training that writes DIR (apps/train_control.h)
@@ -96,8 +98,11 @@ class CheckpointSet {
 
   // The path to write the new DIR/<name> to.
   std::string stage(const std::string& name);
+  // Stages DIR/<name>, a JSON-lines file with an "epoch" in every line: its lines of earlier epochs,
+  // then `lines` (this epoch's).
+  void stage_jsonl(const std::string& name, const std::vector<std::string>& lines);
   // Stages metrics.jsonl: its lines of earlier epochs, then `json_line`.
-  void stage_metrics_line(const std::string& json_line);
+  void stage_metrics_line(const std::string& json_line) { stage_jsonl("metrics.jsonl", {json_line}); }
   void commit();
 
  private:

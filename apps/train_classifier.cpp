@@ -56,6 +56,7 @@ class ClassifierSteps : public EpochSteps {
     done_.pop_front();
     StepDone done;
     done.images = n;
+    done.scalars = {{"loss", r.loss}, {"accuracy", static_cast<double>(r.correct) / static_cast<double>(n)}};
     if (!std::isfinite(r.loss)) done.nonfinite = "the classifier's loss became " + std::to_string(r.loss);
     loss_sum_ += r.loss * static_cast<double>(n);
     correct_ += r.correct;
@@ -68,6 +69,7 @@ class ClassifierSteps : public EpochSteps {
                   static_cast<double>(correct_) / static_cast<double>(seen_));
     return text;
   }
+  double lr() const override { return o_.lr; }
   void end_epoch(int64_t, const EpochTiming&) override {
     std::vector<int32_t> pred;
     models::classify(model_, test_images_, 500, nullptr, nullptr, &pred);

@@ -75,6 +75,8 @@ class GanSteps : public EpochSteps {
     StepDone done;
     done.images = queued_.front().second;
     queued_.pop_front();
+    done.scalars = {{"loss_d", r.loss_d}, {"loss_g", r.loss_g}, {"d_real", r.d_real}, {"d_fake", r.d_fake},
+                    {"d_accuracy", r.d_accuracy}};
     if (!std::isfinite(r.loss_d) || !std::isfinite(r.loss_g)) {
       done.nonfinite = "the GAN losses became non-finite (D " + std::to_string(r.loss_d) + ", G " + std::to_string(r.loss_g) + ")";
       return done;
@@ -96,6 +98,7 @@ class GanSteps : public EpochSteps {
                   sum_.d_real / k, sum_.d_fake / k);
     return text;
   }
+  double lr() const override { return o_.lr; }
   void end_epoch(int64_t, const EpochTiming&) override {
     {
       NoGradGuard no_grad;

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 #include "apps/train_control.h"
 #include "apps/train_progress.h"
@@ -22,10 +23,16 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
     progress.start_epoch(epoch, total);
     int64_t started = 0, finished = 0;
     bool pending = false;
+    std::vector<std::string> step_lines;  // this epoch's lines of steps.jsonl
     auto finish = [&] {
       const StepDone done = steps.finish_step();
       ++finished;
       timing.images += done.images;
+      nlohmann::json line{{"epoch", epoch + 1}, {"step", finished}, {"images", done.images}};
+      line.update(done.scalars);
+      line["lr"] = steps.lr();
+      line["time_s"] = timing.seconds_so_far();
+      step_lines.push_back(line.dump());
       if (!done.nonfinite.empty()) {
         progress.clear();
         throw std::runtime_error(done.nonfinite + " at epoch " + std::to_string(epoch + 1) + " step " +
@@ -50,7 +57,10 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
     steps.end_epoch(epoch, timing);
     // The epoch's files replace the previous epoch's together, or not at all (apps/run_dir.h).
     CheckpointSet set(o.out, epoch + 1);
-    save_checkpoint(set, epoch + 1, saved_epoch, [&] { steps.save(epoch, set, timing); });
+    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
+      steps.save(epoch, set, timing);
+      set.stage_jsonl("steps.jsonl", step_lines);
+    });
     saved_epoch = epoch + 1;
     progress.clear();
     std::fprintf(stderr, "%s\n", steps.summary(epoch, timing).c_str());

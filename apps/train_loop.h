@@ -1,6 +1,7 @@
 // train_loop.h: the epoch loop that every training of `latentlab train` shares (autoencoders and
 // VAEs in cmd_train.cpp, the GANs in train_gan.cpp, the classifier in train_classifier.cpp); a model
-// brings only its step, its sums and what it saves (an EpochSteps).
+// brings only its step, its sums and what it saves (an EpochSteps). Besides the model's files, every
+// epoch saves its steps' figures in DIR/steps.jsonl (apps/run_dir.h), a line per step.
 //
 // Per epoch: the model starts the epoch (its data order), then for every batch the loop reaches the
 // test hook (apps/train_control.h: test_step_point), queues the step, and reads the figures of the
@@ -19,6 +20,8 @@
 #include <string>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 #include "apps/run_dir.h"
 
 namespace ll::app {
@@ -27,6 +30,8 @@ namespace ll::app {
 struct StepDone {
   int64_t images = 0;     // trained on in this step
   std::string nonfinite;  // empty, or what became non-finite, e.g. "the loss became nan"
+  // The step's own figures for DIR/steps.jsonl, e.g. {"loss": 104.2, "recon": 98.1, "kl": 6.1}.
+  nlohmann::json scalars = nlohmann::json::object();
 };
 
 // The time of an epoch, for its metrics line and summary.
@@ -52,6 +57,8 @@ class EpochSteps {
   virtual StepDone finish_step() = 0;
   // The running means of the epoch so far, for the progress line ("loss 104.21").
   virtual std::string running_losses() const = 0;
+  // The learning rate of the steps (steps.jsonl).
+  virtual double lr() const = 0;
   // After the epoch's last step, before it is saved: a test pass, pictures, an FID.
   virtual void end_epoch(int64_t epoch, const EpochTiming& timing) = 0;
   // Writes the epoch's files under set.stage(name) and its metrics line (set.stage_metrics_line).

@@ -58,7 +58,8 @@ TEST(Cli, TrainWritesTheRunDirectoryAndLossFalls) {
   write_toy_dataset(t / "data", 96, 32);
   const Result r = run(train_args(t / "data", t / "run", 4));
   ASSERT_EQ(r.status, 0) << r.err;
-  for (const char* f : {"model.safetensors", "optimizer.safetensors", "metrics.jsonl", "samples_epoch4.png", "recon.png"}) {
+  for (const char* f : {"model.safetensors", "optimizer.safetensors", "metrics.jsonl", "steps.jsonl", "samples_epoch4.png",
+                        "recon.png"}) {
     EXPECT_TRUE(fs::exists(t / ("run/" + std::string(f)))) << f;
   }
   const auto m = read_metrics(t / "run");
@@ -70,6 +71,27 @@ TEST(Cli, TrainWritesTheRunDirectoryAndLossFalls) {
   EXPECT_LT(m[3]["test_loss"].get<double>(), m[0]["test_loss"].get<double>());
   EXPECT_NEAR(m[3]["test_loss"].get<double>(), m[3]["recon"].get<double>() + m[3]["kl"].get<double>(), 1e-3);
   EXPECT_NE(r.err.find("epoch 4/4"), std::string::npos) << r.err;
+  // steps.jsonl: one line per step (96 images, batch 16: 6 a epoch), whose losses average, weighted
+  // by their images, to the epoch's train_loss in metrics.jsonl.
+  std::ifstream steps_file(t / "run/steps.jsonl");
+  std::vector<nlohmann::json> steps;
+  for (std::string line; std::getline(steps_file, line);) steps.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(steps.size(), 24u);
+  EXPECT_EQ(steps[7]["epoch"], 2);
+  EXPECT_EQ(steps[7]["step"], 2);
+  EXPECT_EQ(steps[7]["images"], 16);
+  EXPECT_EQ(steps[7]["lr"].get<double>(), 3e-3);
+  EXPECT_GE(steps[7]["time_s"].get<double>(), 0.0);
+  for (int e = 0; e < 4; ++e) {
+    double sum = 0, images = 0;
+    for (int k = 0; k < 6; ++k) {
+      const auto& st = steps[static_cast<size_t>(e * 6 + k)];
+      EXPECT_NEAR(st["loss"].get<double>(), st["recon"].get<double>() + st["kl"].get<double>(), 1e-6 * st["loss"].get<double>());
+      sum += st["loss"].get<double>() * st["images"].get<double>();
+      images += st["images"].get<double>();
+    }
+    EXPECT_NEAR(sum / images, m[static_cast<size_t>(e)]["train_loss"].get<double>(), 1e-9 * sum / images) << "epoch " << e + 1;
+  }
   // eval draws its codes as the training's test pass did (the run's seed and batch size): the same
   // test loss as the last metrics line, and the epoch as a number; another --seed, other codes.
   const Result e = run({"eval", t / "run"});

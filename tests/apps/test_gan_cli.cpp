@@ -64,6 +64,18 @@ TEST(GanCli, TrainsWritesAndResumesExactly) {
       ++lines;
     }
     EXPECT_EQ(lines, 2);
+    // steps.jsonl: 64 images in batches of 16, 4 steps an epoch, each with both losses and D's figures.
+    std::ifstream steps_file(t / (m + "_straight/steps.jsonl"));
+    int step_lines = 0;
+    for (std::string step_line; std::getline(steps_file, step_line); ++step_lines) {
+      const auto j = nlohmann::json::parse(step_line);
+      EXPECT_EQ(j["epoch"], 1 + step_lines / 4) << step_line;
+      EXPECT_EQ(j["step"], 1 + step_lines % 4) << step_line;
+      for (const char* key : {"images", "loss_d", "loss_g", "d_real", "d_fake", "d_accuracy", "lr", "time_s"}) {
+        EXPECT_TRUE(j.contains(key)) << key;
+      }
+    }
+    EXPECT_EQ(step_lines, 8);
     // Resume: 1 epoch, then on to 2, equals 2 straight.
     ASSERT_EQ(run(gan_args(m, t / "data", t / (m + "_split"), 1)).status, 0);
     std::vector<std::string> resume = gan_args(m, t / "data", t / (m + "_split"), 2);

@@ -189,7 +189,7 @@ void expect_every_file_loads(const std::string& dir, pid_t writer, const std::st
       ASSERT_GT(png.size(), 20u) << name;
       EXPECT_EQ(png.substr(1, 3), "PNG") << name;
       EXPECT_EQ(png.substr(png.size() - 8, 4), "IEND") << name << " is cut off";
-    } else if (base == "metrics.jsonl" || base == "checkpoint.commit") {
+    } else if (base == "metrics.jsonl" || base == "steps.jsonl" || base == "checkpoint.commit") {
       for (const std::string& line : lines_of(read_text(path))) {
         const auto j = nlohmann::json::parse(line, nullptr, false);
         EXPECT_TRUE(j.is_object() && j.contains("epoch")) << name << ": " << line;
@@ -210,19 +210,20 @@ void expect_no_leftovers(const std::string& dir) {
 
 std::string epoch_of(const std::string& checkpoint) { return io::load_safetensors(checkpoint).metadata.at("epoch"); }
 
-// metrics.jsonl without the timings (epoch_s, img_per_s), one JSON text per line.
-std::vector<std::string> metrics_without_timing(const std::string& dir) {
+// metrics.jsonl or steps.jsonl without the timings (epoch_s, img_per_s, time_s), one JSON text per
+// line.
+std::vector<std::string> lines_without_timing(const std::string& dir, const std::string& name = "metrics.jsonl") {
   std::vector<std::string> out;
-  for (const std::string& line : lines_of(read_text((fs::path(dir) / "metrics.jsonl").string()))) {
+  for (const std::string& line : lines_of(read_text((fs::path(dir) / name).string()))) {
     auto j = nlohmann::json::parse(line);
-    j.erase("epoch_s");
-    j.erase("img_per_s");
+    for (const char* key : {"epoch_s", "img_per_s", "time_s"}) j.erase(key);
     out.push_back(j.dump());
   }
   return out;
 }
 
-// Two run directories hold the same files, byte for byte (metrics.jsonl: but for the timings).
+// Two run directories hold the same files, byte for byte (metrics.jsonl, steps.jsonl: but for the
+// timings).
 void expect_same_run(const std::string& a, const std::string& b) {
   std::map<std::string, std::string> fa, fb;
   for (const auto& e : fs::directory_iterator(a)) fa[e.path().filename().string()] = e.path().string();
@@ -234,8 +235,8 @@ void expect_same_run(const std::string& a, const std::string& b) {
   for (auto& [n, p] : fb) nb.push_back(n);
   ASSERT_EQ(na, nb);
   for (auto& [name, path] : fa) {
-    if (name == "metrics.jsonl") {
-      EXPECT_EQ(metrics_without_timing(a), metrics_without_timing(b));
+    if (name == "metrics.jsonl" || name == "steps.jsonl") {
+      EXPECT_EQ(lines_without_timing(a, name), lines_without_timing(b, name)) << name;
     } else {
       EXPECT_TRUE(read_text(path) == read_text(fb.at(name))) << name << " differs between " << a << " and " << b;
     }
@@ -359,7 +360,7 @@ TEST(KillResume, SigtermMidEpochStopsCleanly) {
   expect_every_file_loads(t / "run", c.pid, "after SIGTERM");
   EXPECT_EQ(epoch_of(t / "run/model.safetensors"), "1");
   EXPECT_EQ(epoch_of(t / "run/optimizer.safetensors"), "1");
-  EXPECT_EQ(metrics_without_timing(t / "run").size(), 1u);
+  EXPECT_EQ(lines_without_timing(t / "run").size(), 1u);
   ASSERT_EQ(run_to_end(with_resume(vae_args(t / "data", t / "run", 3)), t / "b.log"), 0) << read_text(t / "b.log");
   expect_same_run(t / "straight", t / "run");
 }
