@@ -65,8 +65,8 @@
 #include "data/plot.h"
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
-#include "kernels/common/formulas.h"
 #include "models/latent.h"
+#include "models/scores.h"
 
 namespace ll::app {
 
@@ -111,108 +111,28 @@ std::vector<int64_t> choose_subset(int64_t size, int64_t n, uint64_t seed, uint6
 }
 
 // One scored image.
-struct Row {
+struct Row : models::ImageScores {
   int source = 0;  // 0: in-distribution (--data), 1: foreign
   int64_t index = 0;
   int32_t label = -1;
-  double recon = 0, kl = 0, neg_elbo = 0, iw_nll = 0;
-  double entropy = 0;  // the reconstruction error's floor for this input (0 for squared error)
-  double excess = 0;   // recon - entropy
 };
 
-// Binary entropy H(t) = -t log t - (1 - t) log(1 - t) in nats, with 0 log 0 = 0.
-double binary_entropy(double t) {
-  double h = 0;
-  if (t > 0) h -= t * std::log(t);
-  if (t < 1) h -= (1 - t) * std::log1p(-t);
-  return h;
-}
-
-// Per-image reconstruction error of logits against targets, both (B, P) row-major: the training
-// loss's formula, summed per row in double.
-std::vector<double> recon_per_image(const std::vector<float>& logits, const std::vector<float>& x, int64_t B, int64_t P,
-                                    models::Recon recon) {
-  std::vector<double> out(static_cast<size_t>(B), 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    double s = 0;
-    for (int64_t p = 0; p < P; ++p) {
-      const size_t i = static_cast<size_t>(b * P + p);
-      s += recon == models::Recon::BCE ? f::bce_with_logits(logits[i], x[i]) : f::squared_error(f::sigmoid(logits[i]), x[i]);
-    }
-    out[static_cast<size_t>(b)] = s;
-  }
-  return out;
-}
-
-// Scores the images `indices` of `ds` and appends them to `rows`.
+// Scores the images `indices` of `ds` (models/scores.h) and appends them to `rows`.
 void score_images(models::Autoencoder& model, const data::Dataset& ds, const std::vector<int64_t>& indices, int source,
                   int64_t batch_size, int64_t samples, Generator& noise, std::vector<Row>& rows) {
-  NoGradGuard no_grad;
-  const auto& c = model.config();
-  const int64_t P = c.channels * c.height * c.width, D = c.latent_dim;
   for (size_t start = 0; start < indices.size(); start += static_cast<size_t>(batch_size)) {
     const size_t end = std::min(indices.size(), start + static_cast<size_t>(batch_size));
     const std::vector<int64_t> idx(indices.begin() + static_cast<std::ptrdiff_t>(start), indices.begin() + static_cast<std::ptrdiff_t>(end));
-    const int64_t B = static_cast<int64_t>(idx.size());
-    const Tensor x = data::gather_images(ds, idx, data::Scale::Unit);
-    const std::vector<float> xv = x.to_vector();
-    const auto [mu, logvar] = model.encode(x);
-    std::vector<Row> batch(static_cast<size_t>(B));
-    for (int64_t b = 0; b < B; ++b) {
-      Row& r = batch[static_cast<size_t>(b)];
+    const std::vector<models::ImageScores> scores =
+        models::score_batch(model, data::gather_images(ds, idx, data::Scale::Unit), samples, noise);
+    for (size_t b = 0; b < idx.size(); ++b) {
+      Row r;
+      static_cast<models::ImageScores&>(r) = scores[b];
       r.source = source;
-      r.index = idx[static_cast<size_t>(b)];
+      r.index = idx[b];
       r.label = ds.labels.empty() ? -1 : ds.labels[static_cast<size_t>(r.index)];
+      rows.push_back(r);
     }
-    if (c.recon == models::Recon::BCE) {
-      for (int64_t b = 0; b < B; ++b) {
-        double h = 0;
-        for (int64_t p = 0; p < P; ++p) h += binary_entropy(xv[static_cast<size_t>(b * P + p)]);
-        batch[static_cast<size_t>(b)].entropy = h;
-      }
-    }
-    if (!model.variational()) {
-      const std::vector<double> rec = recon_per_image(model.decode(mu).to_vector(), xv, B, P, c.recon);
-      for (int64_t b = 0; b < B; ++b) batch[static_cast<size_t>(b)].recon = rec[static_cast<size_t>(b)];
-    } else {
-      const std::vector<float> muv = mu.to_vector(), lvv = logvar.to_vector();
-      // log w_k per image and draw (K, B), for the importance-weighted estimate.
-      std::vector<double> logw(static_cast<size_t>(samples * B));
-      for (int64_t k = 0; k < samples; ++k) {
-        const Tensor z = reparameterize(mu, logvar, noise);
-        const std::vector<float> zv = z.to_vector();
-        const std::vector<double> rec = recon_per_image(model.decode(z).to_vector(), xv, B, P, c.recon);
-        for (int64_t b = 0; b < B; ++b) {
-          batch[static_cast<size_t>(b)].recon += rec[static_cast<size_t>(b)] / static_cast<double>(samples);
-          // log N(z; 0, I) - log N(z; mu, sigma^2) = sum_d [-z^2 / 2 + eps^2 / 2 + logvar / 2]
-          // (the 2 pi terms cancel), eps = (z - mu) / sigma.
-          double lw = -rec[static_cast<size_t>(b)];
-          for (int64_t d = 0; d < D; ++d) {
-            const size_t i = static_cast<size_t>(b * D + d);
-            const double zz = zv[i], lv = lvv[i];
-            const double eps = (zz - muv[i]) * std::exp(-0.5 * lv);
-            lw += 0.5 * (eps * eps - zz * zz + lv);
-          }
-          logw[static_cast<size_t>(k * B + b)] = lw;
-        }
-      }
-      for (int64_t b = 0; b < B; ++b) {
-        Row& r = batch[static_cast<size_t>(b)];
-        for (int64_t d = 0; d < D; ++d) {
-          const size_t i = static_cast<size_t>(b * D + d);
-          r.kl += f::kl_normal(muv[i], lvv[i]);
-        }
-        r.neg_elbo = r.recon + r.kl;
-        // -log mean_k w_k by log-sum-exp around the largest term.
-        double top = -INFINITY;
-        for (int64_t k = 0; k < samples; ++k) top = std::max(top, logw[static_cast<size_t>(k * B + b)]);
-        double s = 0;
-        for (int64_t k = 0; k < samples; ++k) s += std::exp(logw[static_cast<size_t>(k * B + b)] - top);
-        r.iw_nll = -(top + std::log(s / static_cast<double>(samples)));
-      }
-    }
-    for (Row& r : batch) r.excess = r.recon - r.entropy;
-    rows.insert(rows.end(), batch.begin(), batch.end());
   }
 }
 

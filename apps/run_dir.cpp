@@ -2,7 +2,6 @@
 #include "apps/cli_files.h"
 
 #include "apps/train_control.h"
-#include "data/loader.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -105,24 +104,6 @@ void resume_setting(const Metadata& meta, const std::string& path, const char* k
 void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
                     int64_t& value) {
   resume_setting_impl(meta, path, key, flag, given, value);
-}
-
-DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& dataset, int64_t batch_size,
-                             Generator& noise, Device device) {
-  data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = false, .drop_last = false,
-                                    .scale = data::Scale::Unit, .seed = 0});
-  const bool was_training = model.is_training();
-  model.eval();
-  DatasetLoss t;
-  loader.start_epoch(0);
-  while (auto batch = loader.next()) {
-    const models::VaeLoss l = models::eval_batch(model, batch->images.to(device), noise);
-    t.recon += l.recon_sum;
-    t.kl += l.kl_sum;
-    t.n += l.n;
-  }
-  model.train(was_training);
-  return t;
 }
 
 namespace {

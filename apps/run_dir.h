@@ -56,17 +56,9 @@ void resume_setting(const Metadata& meta, const std::string& path, const char* k
 void resume_setting(const Metadata& meta, const std::string& path, const char* key, const char* flag, bool given,
                     int64_t& value);
 
-// The loss of a model over a whole data set, in file order, without gradients, in eval mode (the
-// model's mode is restored afterwards). The VAE draws one z per image from `noise`.
-struct DatasetLoss {
-  double recon = 0, kl = 0;  // sums over the images
-  int64_t n = 0;
-  double recon_per_image() const { return recon / static_cast<double>(n); }
-  double kl_per_image() const { return kl / static_cast<double>(n); }
-  double loss_per_image(double beta) const { return (recon + beta * kl) / static_cast<double>(n); }
-};
-DatasetLoss evaluate_dataset(models::Autoencoder& model, const data::Dataset& dataset, int64_t batch_size,
-                             Generator& noise, Device device = Device::CPU);
+// (The loss over a data set, evaluate_dataset, is in models/vae.h.)
+using models::DatasetLoss;
+using models::evaluate_dataset;
 
 // Appends one line to DIR/metrics.jsonl (the file is rewritten through a temporary file).
 void append_metrics_line(const std::string& dir, const std::string& json_line);

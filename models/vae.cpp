@@ -4,6 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "data/loader.h"
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
 #include "models/config_count.h"
@@ -300,6 +301,24 @@ VaeLoss train_step(Autoencoder& model, optim::Optimizer& opt, const Tensor& x, G
 VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise) {
   NoGradGuard no_grad;
   return model.loss(x, model.forward(x, noise));
+}
+
+DatasetLoss evaluate_dataset(Autoencoder& model, const data::Dataset& dataset, int64_t batch_size, Generator& noise,
+                             Device device) {
+  data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = false, .drop_last = false,
+                                    .scale = data::Scale::Unit, .seed = 0});
+  const bool was_training = model.is_training();
+  model.eval();
+  DatasetLoss t;
+  loader.start_epoch(0);
+  while (auto batch = loader.next()) {
+    const VaeLoss l = eval_batch(model, batch->images.to(device), noise);
+    t.recon += l.recon_sum;
+    t.kl += l.kl_sum;
+    t.n += l.n;
+  }
+  model.train(was_training);
+  return t;
 }
 
 }  // namespace ll::models

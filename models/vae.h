@@ -27,6 +27,7 @@
 #include <string>
 #include <utility>
 
+#include "data/dataset.h"
 #include "engine/cuda_graph.h"
 #include "engine/device_scalars.h"
 #include "engine/nn/layers.h"
@@ -172,5 +173,18 @@ class VaeGraphStep {
 
 // The loss of a batch without gradients (eval mode is the caller's choice).
 VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise);
+
+// The loss of a model over a whole data set, in file order, without gradients, in eval mode (the
+// model's mode is restored afterwards), in batches of `batch_size` on `device`. The VAE draws one z
+// per image from `noise`.
+struct DatasetLoss {
+  double recon = 0, kl = 0;  // sums over the images
+  int64_t n = 0;
+  double recon_per_image() const { return recon / static_cast<double>(n); }
+  double kl_per_image() const { return kl / static_cast<double>(n); }
+  double loss_per_image(double beta) const { return (recon + beta * kl) / static_cast<double>(n); }
+};
+DatasetLoss evaluate_dataset(Autoencoder& model, const data::Dataset& dataset, int64_t batch_size, Generator& noise,
+                             Device device = Device::CPU);
 
 }  // namespace ll::models
