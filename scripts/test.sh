@@ -33,6 +33,8 @@ bash scripts/install-check.sh "$build"
 # The runs loaded in PyTorch, where Debian's PyTorch is installed (scripts/pytorch-check.sh; it says
 # so and goes on where it is not).
 bash scripts/pytorch-check.sh "$build"
+# Every command README.md and docs/ show, run with less data (scripts/docs-check.sh).
+bash scripts/docs-check.sh "$build"
 # Where nvcc made the main build a CUDA build, also check that a CPU-only build (what users without
 # the CUDA toolkit get) still configures, links and runs.
 if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc > /dev/null; then
