@@ -96,22 +96,6 @@ std::string fmt(const char* format, double v) {
   return buf;
 }
 
-// The first n positions of a seeded permutation of the data set (Philox stream (seed, stream)), in
-// ascending order (all when n is 0 or at least the data set's size): a random subset, so that a data
-// set stored sorted by class still gives every class.
-std::vector<int64_t> choose_subset(int64_t size, int64_t n, uint64_t seed, uint64_t stream) {
-  std::vector<int64_t> idx;
-  if (n <= 0 || n >= size) {
-    idx.resize(static_cast<size_t>(size));
-    std::iota(idx.begin(), idx.end(), int64_t{0});
-    return idx;
-  }
-  idx = data::shuffled_indices(size, seed, static_cast<int64_t>(stream));
-  idx.resize(static_cast<size_t>(n));
-  std::sort(idx.begin(), idx.end());
-  return idx;
-}
-
 // A lattice coordinate for a sheet label, 3 significant digits; a value that is zero up to rounding
 // of the lattice steps prints as "0" rather than "7.12e-05".
 std::string tick_label(double v, double range) {
@@ -202,7 +186,7 @@ void run_latent_map(const LatentMapOptions& o) {
   model.eval();
 
   // ---- encode: the means of q(z|x), the point each image is mapped to ------------------------------
-  const std::vector<int64_t> indices = choose_subset(test.n, o.n, o.seed, kTestSubset);
+  const std::vector<int64_t> indices = data::random_subset(test.n, o.n, o.seed, kTestSubset);
   const int64_t n = static_cast<int64_t>(indices.size());
   const Tensor codes_t = models::encode_means(model, test, indices);  // (n, D)
   const std::vector<float> codes = codes_t.to_vector();
@@ -303,7 +287,7 @@ void run_latent_map(const LatentMapOptions& o) {
   const std::vector<float> prior = randn({m, D}, prior_gen).to_vector();
   const std::vector<double> prior_nn = nearest_distances(prior, m, codes, n, D);
   // The codes' own spacing: M codes (a seeded subset when there are more), each against all others.
-  const std::vector<int64_t> probe = choose_subset(n, std::min(m, n), o.seed, kCodeSubset);
+  const std::vector<int64_t> probe = data::random_subset(n, std::min(m, n), o.seed, kCodeSubset);
   std::vector<float> probe_rows;
   for (int64_t i : probe) {
     probe_rows.insert(probe_rows.end(), codes.begin() + i * D, codes.begin() + (i + 1) * D);

@@ -95,21 +95,6 @@ std::string shape_str(int64_t c, int64_t h, int64_t w) {
   return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
 }
 
-std::vector<int64_t> choose_subset(int64_t size, int64_t n, uint64_t seed, uint64_t stream) {
-  std::vector<int64_t> idx;
-  if (n <= 0 || n >= size) {
-    idx.resize(static_cast<size_t>(size));
-    std::iota(idx.begin(), idx.end(), int64_t{0});
-    return idx;
-  }
-  // A seeded random subset (not the first n), so that a data set stored sorted by class still gives
-  // every class; kept in ascending order so the CSV reads in file order.
-  idx = data::shuffled_indices(size, seed, static_cast<int64_t>(stream));
-  idx.resize(static_cast<size_t>(n));
-  std::sort(idx.begin(), idx.end());
-  return idx;
-}
-
 // One scored image.
 struct Row : models::ImageScores {
   int source = 0;  // 0: in-distribution (--data), 1: foreign
@@ -283,9 +268,9 @@ void run_score(const ScoreOptions& o) {
 
   std::vector<Row> rows;
   Generator noise(o.seed, kNoise);
-  score_images(model, in_ds, choose_subset(in_ds.n, o.n, o.seed, kSubsetIn), 0, o.batch_size, o.samples, noise, rows);
+  score_images(model, in_ds, data::random_subset(in_ds.n, o.n, o.seed, kSubsetIn), 0, o.batch_size, o.samples, noise, rows);
   if (foreign_ds) {
-    score_images(model, *foreign_ds, choose_subset(foreign_ds->n, o.n, o.seed, kSubsetForeign), 1, o.batch_size, o.samples,
+    score_images(model, *foreign_ds, data::random_subset(foreign_ds->n, o.n, o.seed, kSubsetForeign), 1, o.batch_size, o.samples,
                  noise, rows);
   }
 

@@ -217,4 +217,16 @@ std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed, int64_t epoch) {
   return order;
 }
 
+std::vector<int64_t> random_subset(int64_t size, int64_t n, uint64_t seed, int64_t stream) {
+  if (n <= 0 || n >= size) {
+    std::vector<int64_t> all(static_cast<size_t>(std::max<int64_t>(size, 0)));
+    std::iota(all.begin(), all.end(), int64_t{0});
+    return all;
+  }
+  std::vector<int64_t> idx = shuffled_indices(size, seed, stream);
+  idx.resize(static_cast<size_t>(n));
+  std::sort(idx.begin(), idx.end());
+  return idx;
+}
+
 }  // namespace ll::data

@@ -61,4 +61,9 @@ Tensor gather_images(const Dataset& dataset, const std::vector<int64_t>& indices
 // (seed, subsequence = epoch), two raw numbers per 64-bit draw, made uniform by rejection.
 std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed, int64_t epoch);
 
+// The first n positions of shuffled_indices(size, seed, stream), in ascending order (all of
+// 0..size-1 when n is 0 or at least size): a random subset in file order, so that a data set stored
+// sorted by class still gives every class (latentlab score and latent-map --n).
+std::vector<int64_t> random_subset(int64_t size, int64_t n, uint64_t seed, int64_t stream);
+
 }  // namespace ll::data

@@ -318,5 +318,24 @@ TEST(DataLoader, RejectsBadOptions) {
   EXPECT_THROW(DataLoader(ds, opt), std::invalid_argument);
 }
 
+TEST(Loader, RandomSubsetIsSeededSortedAndWhole) {
+  const std::vector<int64_t> a = random_subset(100, 10, 7, 1), b = random_subset(100, 10, 7, 1), c = random_subset(100, 10, 7, 2);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, c);
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(std::adjacent_find(a.begin(), a.end()), a.end());  // no repeats
+  EXPECT_GE(a.front(), 0);
+  EXPECT_LT(a.back(), 100);
+  std::vector<int64_t> first(10);
+  std::iota(first.begin(), first.end(), int64_t{0});
+  EXPECT_NE(a, first);  // not the first 10
+  std::vector<int64_t> all(100);
+  std::iota(all.begin(), all.end(), int64_t{0});
+  EXPECT_EQ(random_subset(100, 0, 7, 1), all);
+  EXPECT_EQ(random_subset(100, 100, 7, 1), all);
+  EXPECT_EQ(random_subset(100, 500, 7, 1), all);
+}
+
 }  // namespace
 }  // namespace ll::data
