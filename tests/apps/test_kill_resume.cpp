@@ -47,6 +47,7 @@ namespace ll::app {
 namespace {
 
 using test::TempDir;
+using test::write_bars;
 namespace fs = std::filesystem;
 
 // ---- processes ----------------------------------------------------------------------------------
@@ -133,22 +134,6 @@ std::vector<std::string> lines_of(const std::string& text) {
 }
 
 // ---- the runs -----------------------------------------------------------------------------------
-
-// 64 images of 28x28 for the GANs: a bright bar at one of 4 heights (as test_gan_cli).
-void write_bars(const std::string& dir) {
-  fs::create_directories(dir);
-  for (const char* split : {"train", "t10k"}) {
-    data::IdxArray images{{64, 28, 28}, std::vector<uint8_t>(64 * 784, 0)};
-    data::IdxArray labels{{64}, std::vector<uint8_t>(64)};
-    for (int n = 0; n < 64; ++n) {
-      labels.data[static_cast<size_t>(n)] = static_cast<uint8_t>(n % 4);
-      for (int y = 4 + 5 * (n % 4); y < 8 + 5 * (n % 4); ++y)
-        for (int x = 3; x < 25; ++x) images.data[static_cast<size_t>(n * 784 + y * 28 + x)] = 255;
-    }
-    data::write_idx(dir + "/" + split + "-images-idx3-ubyte", images);
-    data::write_idx(dir + "/" + split + "-labels-idx1-ubyte", labels);
-  }
-}
 
 // 96 training images, batch 16: 6 steps an epoch.
 std::vector<std::string> vae_args(const std::string& data, const std::string& out, int epochs) {

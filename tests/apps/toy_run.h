@@ -18,6 +18,23 @@ namespace fs = std::filesystem;
 
 using ll::test::TempDir;  // tests/common/temp_dir.h
 
+// 64 images of 28x28 in each split (the GANs' size): a bright bar at one of 4 heights, label =
+// height index.
+inline void write_bars(const std::string& dir) {
+  fs::create_directories(dir);
+  for (const char* split : {"train", "t10k"}) {
+    data::IdxArray images{{64, 28, 28}, std::vector<uint8_t>(64 * 784, 0)};
+    data::IdxArray labels{{64}, std::vector<uint8_t>(64)};
+    for (int n = 0; n < 64; ++n) {
+      labels.data[static_cast<size_t>(n)] = static_cast<uint8_t>(n % 4);
+      for (int y = 4 + 5 * (n % 4); y < 8 + 5 * (n % 4); ++y)
+        for (int x = 3; x < 25; ++x) images.data[static_cast<size_t>(n * 784 + y * 28 + x)] = 255;
+    }
+    data::write_idx(dir + "/" + split + "-images-idx3-ubyte", images);
+    data::write_idx(dir + "/" + split + "-labels-idx1-ubyte", labels);
+  }
+}
+
 // A folder data set of 12x12 images: a bright square at one of 4 places, label = place.
 inline void write_toy_dataset(const std::string& dir, int64_t n_train, int64_t n_test) {
   fs::create_directories(dir);
