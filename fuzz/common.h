@@ -10,7 +10,10 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <string>
+#include <vector>
 
 namespace ll::fuzz {
 
@@ -25,5 +28,15 @@ std::string scratch_path(const std::string& name);
 // Writes `size` bytes to scratch_path(name) (replacing it) and returns that path. Aborts when the
 // file cannot be written: that is the machine's problem, not a finding.
 std::string write_scratch_file(const std::string& name, const uint8_t* data, std::size_t size);
+
+// An invariant a target checks: a broken one aborts, which libFuzzer reports as a crash.
+inline void check(bool ok) {
+  if (!ok) std::abort();
+}
+
+// The same float bits (NaN payloads included).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
 
 }  // namespace ll::fuzz

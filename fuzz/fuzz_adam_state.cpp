@@ -19,13 +19,8 @@
 
 namespace {
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
+using ll::fuzz::check;
+using ll::fuzz::same_bits;
 
 }  // namespace
 

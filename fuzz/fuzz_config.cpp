@@ -15,6 +15,7 @@
 #include <string>
 
 #include "engine/rng.h"
+#include "fuzz/common.h"
 #include "models/classifier.h"
 #include "models/gan.h"
 #include "models/vae.h"
@@ -23,9 +24,7 @@ namespace {
 
 constexpr int64_t kBuildAtMost = int64_t{1} << 16;
 
-void check(bool ok) {
-  if (!ok) std::abort();
-}
+using ll::fuzz::check;
 
 }  // namespace
 

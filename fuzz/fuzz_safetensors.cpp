@@ -14,18 +14,10 @@
 #include <span>
 
 #include "engine/io/safetensors.h"
+#include "fuzz/common.h"
 
-namespace {
-
-void check(bool ok) {
-  if (!ok) std::abort();
-}
-
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-}  // namespace
+using ll::fuzz::check;
+using ll::fuzz::same_bits;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ll::io::Checkpoint ckpt;
