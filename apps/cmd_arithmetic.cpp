@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "apps/cli_files.h"
+#include "apps/cli_text.h"
 #include "apps/commands.h"
-#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 #include "data/idx.h"
@@ -56,17 +56,6 @@ struct ArithmeticOptions {
   int64_t label = -1;
 };
 
-double round_to(double x, double digits) {
-  const double p = std::pow(10.0, digits);
-  return std::round(x * p) / p;
-}
-
-std::string format_g(double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%g", x);
-  return buf;
-}
-
 double norm(const std::vector<float>& v) {
   double s = 0;
   for (float x : v) s += static_cast<double>(x) * x;
@@ -94,18 +83,6 @@ std::vector<double> parse_scales(const std::string& text) {
   return out;
 }
 
-int64_t auto_upscale(int64_t height) { return std::max<int64_t>(1, (64 + height - 1) / height); }
-
-data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c) {
-  data::Dataset test = data::load_dataset(name, data::Split::Test);
-  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
-    throw std::invalid_argument(name + " has " + std::to_string(test.channels) + "x" + std::to_string(test.height) + "x" +
-                                std::to_string(test.width) + " images; the model takes " + std::to_string(c.channels) +
-                                "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
-  }
-  return test;
-}
-
 std::vector<int64_t> select(const data::Dataset& test, const std::string& selector, const char* flag) {
   std::vector<int64_t> idx;
   try {
@@ -124,13 +101,98 @@ std::string class_name(const data::Dataset& d, int64_t index) {
   return "class " + std::to_string(k);
 }
 
+// The study's experiment 3 on a GAN, which has no encoder: a batch of `batch` images from noise of
+// --seed; the plus, minus and base groups are index lists into it (models::select_rows); the vector
+// v = mean(plus) - mean(minus) of their noise vectors is added to mean(base) and to each base
+// image's noise. Rows: each group's images then its mean's image; last: mean(base) + v, then each
+// base image + v.
+void run_gan_arithmetic(const ArithmeticOptions& o, GenerativeRun& run) {
+  if (!o.concept_spec.empty()) throw std::invalid_argument("on a GAN, give --plus, --minus and --base (indices of a generated batch), not --concept");
+  if (o.batch < 1 || o.batch > 10000) throw std::invalid_argument("--batch must be in 1..10000");
+  const std::string base = o.base.empty() ? o.to : o.base;
+  if (o.plus.empty() || o.minus.empty() || base.empty()) {
+    throw std::invalid_argument("on a GAN, arithmetic takes --plus, --minus and --base: index lists into the batch "
+                                "that `latentlab sample DIR --n " + std::to_string(o.batch) + " --seed " + std::to_string(o.seed) +
+                                " --numbered --out batch.png` shows");
+  }
+  if (o.out.empty()) throw std::invalid_argument("--out FILE.png is required");
+  if (!o.out_idx.empty()) throw std::invalid_argument("--out-idx is for autoencoder and VAE runs");
+  const int64_t nz = run.latent_dim();
+  const std::vector<int32_t> labels = run.labels(o.batch, o.label);
+  auto rows = [&](const std::string& spec, const char* flag) {
+    try {
+      return models::select_rows(spec, o.batch);
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(std::string(flag) + " " + e.what());
+    }
+  };
+  const std::vector<int64_t> ip = rows(o.plus, "--plus"), im = rows(o.minus, "--minus"), ib = rows(base, "--base");
+  NoGradGuard no_grad;
+  Generator gen(o.seed);
+  const Tensor z = randn({o.batch, nz}, gen);
+  const Tensor zp = models::mean_code(models::gather_rows(z, ip)), zm = models::mean_code(models::gather_rows(z, im));
+  const Tensor zb = models::mean_code(models::gather_rows(z, ib));
+  const Tensor v = sub(zp, zm);
+  const int64_t cols = static_cast<int64_t>(std::max({ip.size(), im.size(), ib.size()})) + 1;
+  // One image from one code (D); image i's class for a conditional GAN.
+  auto image = [&](const Tensor& code, int64_t i) {
+    return run.decode(code.reshape({1, nz}), labels.empty() ? std::vector<int32_t>{} : std::vector<int32_t>{labels[static_cast<size_t>(i)]});
+  };
+  std::vector<Tensor> cells;
+  Tensor blank;
+  auto add_row = [&](const std::vector<int64_t>& idx, const Tensor& shift, const Tensor& first) {
+    // Mean first when `first` is given (the last row); else the group's images then their mean.
+    if (first.defined()) cells.push_back(image(first, idx[0]));
+    for (int64_t k = 0; k < cols - 1; ++k) {
+      if (k < static_cast<int64_t>(idx.size())) {
+        const int64_t i = idx[static_cast<size_t>(k)];
+        const Tensor code = z.slice(i, i + 1).reshape({nz});
+        cells.push_back(image(shift.defined() ? add(code, shift) : code, i));
+        if (!blank.defined()) blank = Tensor::ones(cells.back().shape());
+      } else {
+        cells.push_back(blank);
+      }
+    }
+  };
+  auto group_row = [&](const std::vector<int64_t>& idx, const Tensor& mean) {
+    add_row(idx, Tensor(), Tensor());
+    cells.push_back(image(mean, idx[0]));
+  };
+  group_row(ip, zp);
+  group_row(im, zm);
+  group_row(ib, zb);
+  add_row(ib, v, add(zb, v));
+  std::vector<std::string> col_labels;
+  for (int64_t k = 0; k < cols - 1; ++k) col_labels.push_back("image " + std::to_string(k + 1));
+  col_labels.push_back("mean");
+  const std::vector<std::string> row_labels{"plus", "minus", "base", "base + v"};
+  const data::Image sheet = data::labeled_sheet(cat(cells, 0), cols, row_labels, col_labels, "", 2);
+  const double norm_v = norm(v.to_vector());
+  auto join = [](const std::vector<int64_t>& idx) {
+    std::string s;
+    for (size_t i = 0; i < idx.size(); ++i) {
+      if (i) s += ',';
+      s += std::to_string(idx[i]);
+    }
+    return s;
+  };
+  data::save_png(o.out, data::with_header(sheet, "GAN noise-space arithmetic: mean(plus) - mean(minus) + base",
+                                          {"plus " + join(ip) + ", minus " + join(im) + ", base " + join(ib) + " of a batch of " +
+                                               std::to_string(o.batch) + " (seed " + std::to_string(o.seed) + ")",
+                                           "last row: first mean(base) + v, then each base image + v; |v| = " + fixed(norm_v, 3)}));
+  std::cout << nlohmann::json{{"model", run.describe()}, {"form", "groups"}, {"batch", o.batch}, {"seed", o.seed},
+                              {"plus", ip}, {"minus", im}, {"base", ib}, {"vector_norm", round_to(norm_v, 4)}, {"out", o.out}}
+                   .dump()
+            << "\n";
+}
+
 void run_arithmetic(const ArithmeticOptions& o) {
-  if (is_gan_run(o.dir)) {
-    if (!o.concept_spec.empty()) throw std::invalid_argument("on a GAN, give --plus, --minus and --base (indices of a generated batch), not --concept");
-    if (o.batch < 1 || o.batch > 10000) throw std::invalid_argument("--batch must be in 1..10000");
-    gan_arithmetic(o.dir, o.batch, o.seed, o.label, o.plus, o.minus, o.base.empty() ? o.to : o.base, o.out);
+  GenerativeRun run = GenerativeRun::open(o.dir);
+  if (run.is_gan()) {
+    run_gan_arithmetic(o, run);
     return;
   }
+  if (o.label >= 0) throw std::invalid_argument("--label is for the conditional GAN (cgan); this run is " + run.describe());
   // Which form: --concept PLUS-MINUS, or --plus and --minus; the images to edit from --to or --base.
   const bool concept_form = !o.concept_spec.empty();
   if (concept_form && (!o.plus.empty() || !o.minus.empty())) {
@@ -157,12 +219,10 @@ void run_arithmetic(const ArithmeticOptions& o) {
   if (!std::isfinite(o.idx_scale)) throw std::invalid_argument("--idx-scale must be a finite number");
   if (o.upscale < 0 || o.upscale > 16) throw std::invalid_argument("--upscale must be in 0..16 (0 = automatic)");
 
-  LoadedRun run = load_run(o.dir);
-  auto& model = *run.model;
-  model.eval();
+  models::Autoencoder& model = run.autoencoder("arithmetic on test images");
   const auto& c = model.config();
   const int64_t D = c.latent_dim;
-  const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
+  const std::string data_name = o.data.empty() ? run.data_name() : o.data;
   const data::Dataset test = load_test_set(data_name, c);
   NoGradGuard no_grad;
 
@@ -227,7 +287,7 @@ void run_arithmetic(const ArithmeticOptions& o) {
       add_row(originals.slice(i, i + 1), Z.slice(i, i + 1), "#" + std::to_string(first[static_cast<size_t>(i)]) + (name.empty() ? "" : " " + name));
     }
     std::vector<std::string> col_labels{"original"};
-    for (double s : columns) col_labels.push_back(s == 0.0 ? "decoded" : std::string("z") + (s < 0 ? "-" : "+") + format_g(std::abs(s)) + "v");
+    for (double s : columns) col_labels.push_back(s == 0.0 ? "decoded" : std::string("z") + (s < 0 ? "-" : "+") + format_number("%g", std::abs(s)) + "v");
     const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(c.height);
     const data::Image sheet = data::labeled_sheet(cat(cells, 0), static_cast<int64_t>(col_labels.size()), row_labels, col_labels, "", up);
 
@@ -238,7 +298,7 @@ void run_arithmetic(const ArithmeticOptions& o) {
     };
     std::vector<std::string> lines{
         "v = mean code of " + describe(plus, plus_idx.size(), plus_idx) + " - mean code of " + describe(minus, minus_idx.size(), minus_idx) + ",  |v| = " +
-            format_g(round_to(norm(vv), 3)) + "  (mean |z| of the rows: " + format_g(round_to(base_norm, 3)) + ")",
+            format_number("%g", round_to(norm(vv), 3)) + "  (mean |z| of the rows: " + format_number("%g", round_to(base_norm, 3)) + ")",
         std::string("rows: ") + (concept_form ? "" : "the mean code of the base group, then ") + "images of " +
             describe(base, base_idx.size(), base_idx) + (shown < n ? ", the first " + std::to_string(shown) + " shown" : ""),
         "columns: the test image, then its code z + s*v decoded for s = " + o.scales + (columns.size() > scales.size() ? " (and 0: decoded)" : "")};

@@ -29,13 +29,8 @@ void run_eval(const EvalOptions& o) {
   auto& model = *run.model;
   model.to(device);
   const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
-  const data::Dataset test = data::load_dataset(data_name, data::Split::Test);
   const auto& c = model.config();
-  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
-    throw std::invalid_argument(data_name + " has " + std::to_string(test.channels) + "x" + std::to_string(test.height) + "x" +
-                                std::to_string(test.width) + " images; the model takes " + std::to_string(c.channels) +
-                                "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
-  }
+  const data::Dataset test = load_test_set(data_name, c);
   // The training's test pass draws its codes from the run's seed, stream kVaeTestNoise, so by
   // default eval reproduces the last metrics.jsonl line's test loss; --seed draws other codes.
   const std::string path = model_path(o.dir);

@@ -11,7 +11,6 @@
 #include "apps/commands.h"
 #include "apps/device_flags.h"
 #include "apps/fid_eval.h"
-#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/idx.h"
 #include "engine/autograd.h"
@@ -57,32 +56,16 @@ void run_fid(const FidOptions& o) {
     constexpr int64_t kChunk = 500;
     std::vector<Tensor> parts;
     Generator gen(o.seed);
-    if (is_gan_run(o.source)) {
-      LoadedGan run = load_gan_run(o.source);
-      auto& g = *run.generator;
-      g.to(device);
-      if (run.metadata.count("data")) data = run.metadata["data"];
-      labels = gan_labels(g.config(), o.n, o.label);
-      for (int64_t b = 0; b < o.n; b += kChunk) {
-        const int64_t k = std::min(kChunk, o.n - b);
-        const std::vector<int32_t> part(labels.begin() + (labels.empty() ? 0 : b), labels.begin() + (labels.empty() ? 0 : b + k));
-        parts.push_back(gan_images(g, randn({k, g.config().nz}, gen, device), part).to(Device::CPU));
-      }
-      what = std::string(models::gan_arch_name(g.config().arch)) + " samples";
-    } else {
-      if (o.label >= 0) throw std::invalid_argument("--label is for the conditional GAN (cgan)");
-      LoadedRun run = load_run(o.source);
-      auto& model = *run.model;
-      model.to(device);
-      model.eval();
-      if (run.metadata.count("data")) data = run.metadata["data"];
-      NoGradGuard no_grad;
-      for (int64_t b = 0; b < o.n; b += kChunk) {
-        const int64_t k = std::min(kChunk, o.n - b);
-        parts.push_back(model.generate(randn({k, model.config().latent_dim}, gen, device)).to(Device::CPU));
-      }
-      what = model.config().describe() + " samples";
+    GenerativeRun run = GenerativeRun::open(o.source);
+    labels = run.labels(o.n, o.label);
+    run.to(device);
+    if (!run.data_name().empty()) data = run.data_name();
+    for (int64_t b = 0; b < o.n; b += kChunk) {
+      const int64_t k = std::min(kChunk, o.n - b);
+      const std::vector<int32_t> part(labels.begin() + (labels.empty() ? 0 : b), labels.begin() + (labels.empty() ? 0 : b + k));
+      parts.push_back(run.decode(randn({k, run.latent_dim()}, gen, device), part).to(Device::CPU));
     }
+    what = run.describe() + " samples";
     images = cat(parts, 0);
   } else {
     if (o.label >= 0) throw std::invalid_argument("--label is for the conditional GAN (cgan), not for an IDX file");

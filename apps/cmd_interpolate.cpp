@@ -25,8 +25,8 @@
 #include <vector>
 
 #include "apps/cli_files.h"
+#include "apps/cli_text.h"
 #include "apps/commands.h"
-#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
 #include "data/image.h"
@@ -69,35 +69,6 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
   return s;
 }
 
-double round_to(double x, double digits) {
-  const double p = std::pow(10.0, digits);
-  return std::round(x * p) / p;
-}
-
-std::string fixed(double x, int decimals) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, x);
-  return buf;
-}
-
-bool is_digits(const std::string& s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
-}
-
-// 28x28 images at 3x, 12x12 at 6x, 64x64 and larger at 1x: cells of at least ~64 pixels, so the
-// strip is readable without zooming and its column labels fit above the cells.
-int64_t auto_upscale(int64_t height) { return std::max<int64_t>(1, (64 + height - 1) / height); }
-
-data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c) {
-  data::Dataset test = data::load_dataset(name, data::Split::Test);
-  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
-    throw std::invalid_argument(name + " has " + std::to_string(test.channels) + "x" + std::to_string(test.height) + "x" +
-                                std::to_string(test.width) + " images; the model takes " + std::to_string(c.channels) +
-                                "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
-  }
-  return test;
-}
-
 void run_interpolate(const InterpolateOptions& o) {
   if (o.steps < 2 || o.steps > 64) throw std::invalid_argument("--steps must be in 2..64 (both ends are included), got " + std::to_string(o.steps));
   std::vector<models::PathMode> modes;
@@ -107,22 +78,9 @@ void run_interpolate(const InterpolateOptions& o) {
   else throw std::invalid_argument("--mode must be lerp, slerp or both, got '" + o.mode + "'");
   if (o.upscale < 0 || o.upscale > 16) throw std::invalid_argument("--upscale must be in 0..16 (0 = automatic)");
 
-  if (is_gan_run(o.dir)) {
-    // A GAN has no encoder: both ends are noise vectors.
-    if (o.from != "random" || o.to != "random") {
-      throw std::invalid_argument("a GAN has no encoder: --from and --to must be random (seeded by --seed)");
-    }
-    std::vector<std::string> names;
-    for (auto m : modes) names.push_back(m == models::PathMode::Lerp ? "lerp" : "slerp");
-    gan_interpolate(o.dir, o.steps, names, o.seed, o.label, o.out);
-    return;
-  }
-  if (o.label >= 0) throw std::invalid_argument("--label is for conditional GAN runs");
-  LoadedRun run = load_run(o.dir);
-  auto& model = *run.model;
-  model.eval();
-  const auto& c = model.config();
-  const int64_t D = c.latent_dim;
+  GenerativeRun run = GenerativeRun::open(o.dir);
+  const std::vector<int32_t> labels = run.labels(o.steps, o.label);
+  const int64_t D = run.latent_dim();
   NoGradGuard no_grad;
 
   // Both prior draws come from one (2, D) draw: row 0 for --from, row 1 for --to, so `random` at
@@ -131,7 +89,7 @@ void run_interpolate(const InterpolateOptions& o) {
   const Tensor prior = randn({2, D}, gen);
 
   // The test set is read only when an end names test images (random-to-random needs no data).
-  const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
+  const std::string data_name = o.data.empty() ? run.data_name() : o.data;
   std::unique_ptr<data::Dataset> test;
   auto make_end = [&](const std::string& spec, int64_t prior_row, const char* flag) {
     Endpoint e;
@@ -147,7 +105,8 @@ void run_interpolate(const InterpolateOptions& o) {
     if (selector.rfind("idx:", 0) != 0 && selector.rfind("label:", 0) != 0) {
       throw std::invalid_argument(std::string(flag) + " must be a test index, a selector (idx:N, label:K, label:K:N) or 'random', got '" + spec + "'");
     }
-    if (!test) test = std::make_unique<data::Dataset>(load_test_set(data_name, c));
+    models::Autoencoder& model = run.autoencoder(std::string(flag) + " '" + spec + "' (test images, encoded)");
+    if (!test) test = std::make_unique<data::Dataset>(load_test_set(data_name, model.config()));
     std::vector<int64_t> idx;
     try {
       idx = models::select_images(*test, selector);
@@ -202,7 +161,7 @@ void run_interpolate(const InterpolateOptions& o) {
     }
     path_norms[mname] = norms;
     if (a.image.defined()) cells.push_back(a.image);
-    cells.push_back(model.generate(path));
+    cells.push_back(run.decode(path, labels));
     if (b.image.defined()) cells.push_back(b.image);
     row_labels.push_back(modes.size() > 1 ? mname : "");
   }
@@ -223,7 +182,7 @@ void run_interpolate(const InterpolateOptions& o) {
                                      fixed(angle_deg, 1) + " deg"};
   if (a.name == "random" || b.name == "random") lines.push_back("'random': a draw from the prior N(0, I), seed " + std::to_string(o.seed));
   if (a.n_images > 0 || b.n_images > 0) lines.push_back("test images: the means of q(z|x) (several: their average); outer columns: the inputs");
-  const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(c.height);
+  const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(run.image_height());
   const data::Image sheet = data::labeled_sheet(images, static_cast<int64_t>(col_labels.size()), row_labels, col_labels, "", up);
   data::save_png(o.out, data::with_header(sheet, title, lines));
 

@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "apps/cli_files.h"
+#include "apps/cli_text.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -86,21 +87,11 @@ struct LatentMapOptions {
 // not change which prior points are drawn.
 enum Stream : uint64_t { kTestSubset = 0, kPrior = 1, kCodeSubset = 2 };
 
-std::string shape_str(int64_t c, int64_t h, int64_t w) {
-  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
-}
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), format, v);
-  return buf;
-}
-
 // A lattice coordinate for a sheet label, 3 significant digits; a value that is zero up to rounding
 // of the lattice steps prints as "0" rather than "7.12e-05".
 std::string tick_label(double v, double range) {
   if (std::fabs(v) < 1e-6 * range) v = 0;
-  return fmt("%.3g", v);
+  return format_number("%.3g", v);
 }
 
 // Linear-interpolation quantile (numpy's default) of values, q in [0, 1].
@@ -177,11 +168,7 @@ void run_latent_map(const LatentMapOptions& o) {
   const int64_t D = c.latent_dim;
   if (D < 2) throw std::invalid_argument("latent-map needs a latent of at least 2 dimensions; " + o.dir + " has " + std::to_string(D));
   const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
-  const data::Dataset test = data::load_dataset(data_name, data::Split::Test);
-  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
-    throw std::invalid_argument(data_name + " has " + shape_str(test.channels, test.height, test.width) +
-                                " images; the model takes " + shape_str(c.channels, c.height, c.width));
-  }
+  const data::Dataset test = load_test_set(data_name, c);
   if (test.n < 2) throw std::invalid_argument(data_name + " has " + std::to_string(test.n) + " test images; latent-map needs at least 2");
   model.eval();
 
@@ -231,8 +218,8 @@ void run_latent_map(const LatentMapOptions& o) {
   }
   const std::string kind = models::kind_name(c.kind);
   const std::string title =
-      use_pca ? kind + " " + std::to_string(D) + "-d latent, PCA: PC1 " + fmt("%.0f", 100 * explained[0]) + "%, PC2 " +
-                    fmt("%.0f", 100 * explained[1]) + "% of variance"
+      use_pca ? kind + " " + std::to_string(D) + "-d latent, PCA: PC1 " + format_number("%.0f", 100 * explained[0]) + "%, PC2 " +
+                    format_number("%.0f", 100 * explained[1]) + "% of variance"
               : kind + " 2-d latent: " + (model.variational() ? "means of q(z|x), " : "codes of ") + std::to_string(n) + " test images";
   data::save_png(out, data::scatter_plot(px, py, classes, class_names, title, o.size));
 
@@ -306,7 +293,7 @@ void run_latent_map(const LatentMapOptions& o) {
   code_std /= static_cast<double>(D);
 
   nlohmann::json coverage_at = nlohmann::json::object();
-  for (double r : {0.1, 0.25, 0.5, 1.0}) coverage_at[fmt("%g", r)] = fraction_within(prior_nn, r);
+  for (double r : {0.1, 0.25, 0.5, 1.0}) coverage_at[format_number("%g", r)] = fraction_within(prior_nn, r);
   nlohmann::json line{{"model", c.describe()},
                       {"data", data_name},
                       {"images", n},
@@ -328,8 +315,8 @@ void run_latent_map(const LatentMapOptions& o) {
                       {"seed", o.seed}};
   if (use_pca) line["variance_explained"] = explained;
   std::cerr << "latentlab: wrote the latent map of " << n << " " << data_name << " test images to " << out << " ("
-            << (use_pca ? "axes PC1, PC2 of the " + std::to_string(D) + "-d codes: " + fmt("%.1f", 100 * explained[0]) +
-                              "% + " + fmt("%.1f", 100 * explained[1]) + "% of their variance"
+            << (use_pca ? "axes PC1, PC2 of the " + std::to_string(D) + "-d codes: " + format_number("%.1f", 100 * explained[0]) +
+                              "% + " + format_number("%.1f", 100 * explained[1]) + "% of their variance"
                         : std::string("axes z1, z2: the latent itself"))
             << ") and its " << g << "x" << g << " manifold to " << manifold_out << "\n";
   std::cout << line.dump() << "\n";

@@ -4,14 +4,15 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "apps/cli_files.h"
 #include "apps/commands.h"
 #include "apps/device_flags.h"
-#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "data/idx.h"
 #include "data/image.h"
+#include "data/plot.h"
 #include "engine/ops/ops.h"
 
 namespace ll::app {
@@ -33,26 +34,31 @@ void run_sample(const SampleOptions& o) {
   if (o.n < 1 || o.n > 100000) throw std::invalid_argument("--n must be in 1..100000");
   const bool idx = ends_with(o.out, ".idx") || ends_with(o.out, ".idx.gz");
   if (!idx && !ends_with(o.out, ".png")) throw std::invalid_argument("--out must name a .png or an .idx file, got '" + o.out + "'");
+  if (o.nrow < 1 || o.nrow > 1000) throw std::invalid_argument("--nrow must be in 1..1000");
   const Device device = apply_device_flags(o.device);
-  if (is_gan_run(o.dir)) {
-    gan_sample(o.dir, o.n, o.seed, o.label, o.out, o.nrow, o.numbered, device);
-    return;
-  }
-  if (o.label >= 0 || o.numbered) throw std::invalid_argument("--label and --numbered are for GAN runs");
-  LoadedRun run = load_run(o.dir);
-  auto& model = *run.model;
-  model.to(device);
-  model.eval();
+  GenerativeRun run = GenerativeRun::open(o.dir);
+  if (o.numbered && !run.is_gan()) throw std::invalid_argument("--numbered is for GAN runs (it numbers a batch for arithmetic's groups)");
+  const std::vector<int32_t> labels = run.labels(o.n, o.label);
+  run.to(device);
   Generator gen(o.seed);
   // (n, C, H, W) in [0, 1], back on the host for the files. The codes are the same Philox draws on
   // either device.
-  const Tensor images = model.generate(randn({o.n, model.config().latent_dim}, gen, device)).to(Device::CPU);
+  const Tensor images = run.decode(randn({o.n, run.latent_dim()}, gen, device), labels).to(Device::CPU);
   if (idx) {
     data::save_images_idx(o.out, images);
+  } else if (o.numbered) {
+    // Cell (r, c) is image r * nrow + c: rows labeled by their first index, columns by the offset.
+    const int64_t rows = (o.n + o.nrow - 1) / o.nrow;
+    std::vector<std::string> row_labels, col_labels;
+    for (int64_t r = 0; r < rows; ++r) row_labels.push_back(std::to_string(r * o.nrow) + "+");
+    for (int64_t c = 0; c < o.nrow; ++c) col_labels.push_back(std::to_string(c));
+    data::save_png(o.out, data::with_header(data::labeled_sheet(images, o.nrow, row_labels, col_labels, "", 2),
+                                            "generated batch, seed " + std::to_string(o.seed),
+                                            {"image index = row label + column label (for arithmetic --plus/--minus/--base)"}));
   } else {
     data::save_png(o.out, data::make_grid(images, o.nrow, 2, 0, 0.0f, 1.0f, 2));
   }
-  std::cerr << "latentlab: wrote " << o.n << " samples of " << model.config().describe() << " to " << o.out << "\n";
+  std::cerr << "latentlab: wrote " << o.n << " samples of " << run.describe() << " to " << o.out << "\n";
 }
 
 }  // namespace

@@ -57,6 +57,7 @@
 #include <vector>
 
 #include "apps/cli_files.h"
+#include "apps/cli_text.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -91,10 +92,6 @@ struct ScoreOptions {
 // the mean scores equal eval's and metrics.jsonl's), the subsets others.
 enum Stream : uint64_t { kNoise = kVaeTestNoise, kSubsetIn = 1, kSubsetForeign = 2 };
 
-std::string shape_str(int64_t c, int64_t h, int64_t w) {
-  return std::to_string(c) + "x" + std::to_string(h) + "x" + std::to_string(w);
-}
-
 // One scored image.
 struct Row : models::ImageScores {
   int source = 0;  // 0: in-distribution (--data), 1: foreign
@@ -124,12 +121,6 @@ void score_images(models::Autoencoder& model, const data::Dataset& ds, const std
 std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.9g", v);
-  return buf;
-}
-
-std::string fixed(double v, int digits) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
   return buf;
 }
 
@@ -230,11 +221,7 @@ void write_worst_sheet(const std::string& path, models::Autoencoder& model, cons
 }
 
 data::Dataset load_matching(const std::string& name, const models::VaeConfig& c, const std::string& flag) {
-  data::Dataset d = data::load_dataset(name, data::Split::Test);
-  if (d.channels != c.channels || d.height != c.height || d.width != c.width) {
-    throw std::invalid_argument(flag + " " + name + " has " + shape_str(d.channels, d.height, d.width) +
-                                " images; the model takes " + shape_str(c.channels, c.height, c.width));
-  }
+  data::Dataset d = load_test_set(name, c, flag);
   if (d.n < 1) throw std::invalid_argument(flag + " " + name + " has no test images");
   return d;
 }

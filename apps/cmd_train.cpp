@@ -292,10 +292,7 @@ void run_train(const TrainOptions& options) {
     throw std::invalid_argument("--cuda-graph needs the GPU: add --device cuda (this run is on the " +
                                 std::string(device_name(device)) + ")");
   }
-  // An existing run directory is locked before the data is read, so that a second training into it
-  // is refused at once; a new one after, so that a data set that fails to load leaves no directory.
-  std::unique_ptr<RunLock> lock;
-  if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
+  TrainingDir run_dir(o.out);  // locked now if it exists, else created by open() once the data has loaded
 
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   data::Dataset test = data::load_dataset(o.data, data::Split::Test);
@@ -303,9 +300,7 @@ void run_train(const TrainOptions& options) {
   test.keep_first(o.test_limit);
   const VaeConfig wanted = config_from_flags(o, train);
 
-  fs::create_directories(o.out);
-  if (!lock) lock = std::make_unique<RunLock>(o.out);
-  recover_run_dir(o.out);
+  run_dir.open();
   std::unique_ptr<Autoencoder> model;
   int64_t start_epoch = 0;
   uint64_t noise_offset = 0;
@@ -318,12 +313,9 @@ void run_train(const TrainOptions& options) {
     }
     model = std::move(run.model);
     meta = run.metadata;
-    start_epoch = static_cast<int64_t>(metadata_count(meta, "epoch", model_path(o.out), INT64_MAX));
-    noise_offset = metadata_count(meta, "noise_offset", model_path(o.out));
-    const uint64_t seed = metadata_count(meta, "seed", model_path(o.out));
-    if (seed != o.seed) {
-      throw std::invalid_argument("--resume: the run used --seed " + std::to_string(seed) + ", not " + std::to_string(o.seed));
-    }
+    const ResumePoint at = resume_point(meta, model_path(o.out), o.seed);
+    start_epoch = at.epoch;
+    noise_offset = at.noise_offset;
     resume_setting(meta, model_path(o.out), "lr", "--lr", o.lr_given, o.lr);
     resume_setting(meta, model_path(o.out), "batch_size", "--batch-size", o.batch_size_given, o.batch_size);
   } else {

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "apps/cli_files.h"
+#include "apps/cli_text.h"
 #include "apps/commands.h"
 #include "apps/run_dir.h"
 #include "data/dataset.h"
@@ -58,17 +59,6 @@ struct TraverseOptions {
 // Burda et al. 2016's threshold on Cov_x(E_q[z_d]).
 constexpr double kActiveThreshold = 0.01;
 constexpr int64_t kDefaultRows = 10;
-
-double round_to(double x, double digits) {
-  const double p = std::pow(10.0, digits);
-  return std::round(x * p) / p;
-}
-
-std::string format(const char* fmt, double x) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, fmt, x);
-  return buf;
-}
 
 int64_t parse_int(const std::string& s, const std::string& what) {
   size_t used = 0;
@@ -129,16 +119,13 @@ std::pair<double, double> parse_range(const std::string& text) {
   return {lo, hi};
 }
 
-int64_t auto_upscale(int64_t height) { return std::max<int64_t>(1, (64 + height - 1) / height); }
-
 void run_traverse(const TraverseOptions& o) {
   if (o.steps < 2 || o.steps > 32) throw std::invalid_argument("--steps must be in 2..32, got " + std::to_string(o.steps));
   const auto [lo, hi] = parse_range(o.range);
   if (o.upscale < 0 || o.upscale > 16) throw std::invalid_argument("--upscale must be in 0..16 (0 = automatic)");
   std::string base_selector;
   if (o.base != "zero" && o.base != "mean") {
-    const bool digits = !o.base.empty() && std::all_of(o.base.begin(), o.base.end(), [](unsigned char ch) { return std::isdigit(ch); });
-    base_selector = digits ? "idx:" + o.base : o.base;
+    base_selector = is_digits(o.base) ? "idx:" + o.base : o.base;
     if (base_selector.rfind("idx:", 0) != 0 || base_selector.find(',') != std::string::npos) {
       throw std::invalid_argument("--base must be 'zero', 'mean' or one test image, idx:N, got '" + o.base + "'");
     }
@@ -154,12 +141,7 @@ void run_traverse(const TraverseOptions& o) {
   std::vector<int64_t> dims = o.dims.empty() ? std::vector<int64_t>{} : parse_dims(o.dims, D);
 
   const std::string data_name = o.data.empty() ? run.metadata["data"] : o.data;
-  const data::Dataset test = data::load_dataset(data_name, data::Split::Test);
-  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
-    throw std::invalid_argument(data_name + " has " + std::to_string(test.channels) + "x" + std::to_string(test.height) + "x" +
-                                std::to_string(test.width) + " images; the model takes " + std::to_string(c.channels) +
-                                "x" + std::to_string(c.height) + "x" + std::to_string(c.width));
-  }
+  const data::Dataset test = load_test_set(data_name, c);
   if (test.n < 2) throw std::invalid_argument(data_name + ": need at least 2 test images to measure the dimensions' variance");
   NoGradGuard no_grad;
 
@@ -254,11 +236,11 @@ void run_traverse(const TraverseOptions& o) {
     for (int64_t d : dims) {
       const size_t u = static_cast<size_t>(d);
       std::string label = "z" + std::to_string(d) + "  ";
-      label += vae ? "KL " + format("%.2f", kl[u]) : "var " + format("%.3g", var[u]);
+      label += vae ? "KL " + format_number("%.2f", kl[u]) : "var " + format_number("%.3g", var[u]);
       label += active[u] ? "  active" : "  inactive";
       row_labels.push_back(label);
     }
-    for (double v : values) col_labels.push_back(format("%.3g", v));
+    for (double v : values) col_labels.push_back(format_number("%.3g", v));
     int64_t cols = o.steps;
     if (base_index >= 0) {
       // A last column with the base image itself, so the traversal can be read against it.
@@ -283,7 +265,7 @@ void run_traverse(const TraverseOptions& o) {
                     (o.sort ? "; rows by " + std::string(vae ? "KL" : "code variance") + ", largest first" : ""));
     if (vae) {
       lines.push_back("KL: mean over " + std::to_string(N) + " test images of KL(q(z_d|x) || N(0,1)); total " +
-                      format("%.2f", std::accumulate(kl.begin(), kl.end(), 0.0)) + " nats");
+                      format_number("%.2f", std::accumulate(kl.begin(), kl.end(), 0.0)) + " nats");
       lines.push_back("active: Var_x(E[z_d|x]) > 0.01 (Burda et al. 2016): " + std::to_string(active_units) + " of " + std::to_string(D) + " dims");
     } else {
       lines.push_back("autoencoder: no KL; var = variance of the code over " + std::to_string(N) + " test images");

@@ -2,6 +2,7 @@
 #include "apps/cli_files.h"
 
 #include "apps/train_control.h"
+#include "engine/autograd.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -62,6 +63,86 @@ LoadedRun load_run(const std::string& dir) {
     throw std::runtime_error(path + ": " + e.what());
   }
   return run;
+}
+
+GenerativeRun GenerativeRun::open(const std::string& dir) {
+  GenerativeRun run;
+  run.dir_ = dir;
+  const std::string gan_path = (fs::path(dir) / "generator.safetensors").string();
+  if (!fs::exists(gan_path)) {
+    LoadedRun vae = load_run(dir);  // says what to do when DIR holds no model of either kind
+    run.vae_ = std::move(vae.model);
+    run.metadata_ = std::move(vae.metadata);
+    run.vae_->eval();
+    return run;
+  }
+  const auto tensors = load_tensors(gan_path, &run.metadata_);
+  auto config = run.metadata_.find("config");
+  if (config == run.metadata_.end()) throw std::runtime_error(gan_path + ": no GAN configuration in the file's metadata");
+  models::GanConfig c;
+  try {
+    c = models::GanConfig::from_json(config->second);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(gan_path + ": bad GAN configuration in the metadata: " + e.what());
+  }
+  check_holds_parameters(gan_path, tensors, c.generator_parameters());
+  Generator init(0);  // replaced by the checkpoint's values
+  run.gan_ = std::make_unique<models::GanGenerator>(c, init);
+  try {
+    run.gan_->load_state_dict(tensors);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(gan_path + ": " + e.what());
+  }
+  run.gan_->eval();
+  return run;
+}
+
+std::string GenerativeRun::data_name() const {
+  const auto it = metadata_.find("data");
+  return it == metadata_.end() ? "" : it->second;
+}
+
+int64_t GenerativeRun::latent_dim() const { return gan_ ? gan_->config().nz : vae_->config().latent_dim; }
+
+std::string GenerativeRun::describe() const {
+  return gan_ ? std::string(models::gan_arch_name(gan_->config().arch)) : vae_->config().describe();
+}
+
+int64_t GenerativeRun::image_height() const { return gan_ ? gan_->config().image_size() : vae_->config().height; }
+
+void GenerativeRun::to(Device device) {
+  if (gan_) gan_->to(device);
+  else vae_->to(device);
+}
+
+std::vector<int32_t> GenerativeRun::labels(int64_t n, int64_t label) const {
+  if (gan_) return gan_->config().labels(n, label);
+  if (label >= 0) throw std::invalid_argument("--label is for the conditional GAN (cgan); this run is " + describe());
+  return {};
+}
+
+Tensor GenerativeRun::decode(const Tensor& z, const std::vector<int32_t>& labels) {
+  if (gan_) return gan_->images(z, labels);
+  NoGradGuard no_grad;
+  return vae_->generate(z);
+}
+
+models::Autoencoder& GenerativeRun::autoencoder(const std::string& what) {
+  if (!vae_) {
+    throw std::invalid_argument(what + " needs an encoder, and '" + dir_ + "' is a GAN run (" + describe() +
+                                "), which has no encoder: use codes drawn from its noise instead");
+  }
+  return *vae_;
+}
+
+data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c, const std::string& what) {
+  data::Dataset test = data::load_dataset(name, data::Split::Test);
+  if (test.channels != c.channels || test.height != c.height || test.width != c.width) {
+    auto shape = [](int64_t ch, int64_t h, int64_t w) { return std::to_string(ch) + "x" + std::to_string(h) + "x" + std::to_string(w); };
+    throw std::invalid_argument((what.empty() ? "" : what + " ") + name + " has " + shape(test.channels, test.height, test.width) +
+                                " images; the model takes " + shape(c.channels, c.height, c.width));
+  }
+  return test;
 }
 
 std::string setting_text(double value) { return nlohmann::json(value).dump(); }

@@ -23,6 +23,7 @@
 
 #include "data/dataset.h"
 #include "engine/checkpoint.h"
+#include "models/gan.h"
 #include "models/vae.h"
 
 namespace ll::app {
@@ -43,6 +44,47 @@ struct LoadedRun {
 // Loads DIR/model.safetensors and rebuilds the model from its metadata. Throws std::runtime_error
 // with what to do when DIR holds no model.
 LoadedRun load_run(const std::string& dir);
+
+// A trained generative model of either kind, as the commands that decode codes into images see it
+// (sample, interpolate, arithmetic, fid): an autoencoder/VAE run (DIR/model.safetensors) or a GAN
+// run (DIR/generator.safetensors, written by train dcgan|cgan|gan128). The commands ask it for
+// codes' images and for the encoder only where they need one, so that each has one code path.
+class GenerativeRun {
+ public:
+  // Reads DIR's model; std::runtime_error with what to do when DIR holds neither kind.
+  static GenerativeRun open(const std::string& dir);
+
+  bool is_gan() const { return gan_ != nullptr; }
+  const Metadata& metadata() const { return metadata_; }
+  // The data set the run was trained on ("" when its metadata does not say).
+  std::string data_name() const;
+  // The length of a code: the VAE's latent_dim, the GAN's nz.
+  int64_t latent_dim() const;
+  // "VAE (conv, D=16)"-style for autoencoders, the architecture's name ("dcgan28") for GANs.
+  std::string describe() const;
+  // The height of the images (for the sheets' automatic upscale).
+  int64_t image_height() const;
+  void to(Device device);
+  // Class labels for n images: a conditional GAN's (`label`, or cycling when it is -1); empty
+  // otherwise, where a `label` >= 0 is refused (std::invalid_argument naming --label).
+  std::vector<int32_t> labels(int64_t n, int64_t label) const;
+  // Images in [0, 1], (N, C, H, W), decoded from codes z (N, D): the decoder's sigmoid for an
+  // autoencoder, the generator's tanh mapped from [-1, 1] for a GAN. No graph is recorded.
+  Tensor decode(const Tensor& z, const std::vector<int32_t>& labels = {});
+  // The autoencoder; a GAN run (which has no encoder) throws std::invalid_argument saying that
+  // `what` needs one.
+  models::Autoencoder& autoencoder(const std::string& what);
+
+ private:
+  std::string dir_;
+  Metadata metadata_;
+  std::unique_ptr<models::Autoencoder> vae_;
+  std::unique_ptr<models::GanGenerator> gan_;
+};
+
+// The test split of data set `name` for a model of configuration c: std::invalid_argument when its
+// images are not the model's size (`what` starts the message: the flag or the data set's role).
+data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c, const std::string& what = "");
 
 // The training settings a run records in its metadata besides its model ("lr", "batch_size", and
 // for GANs "beta1"), so that --resume continues with the run's own: a flag that was not given takes

@@ -115,14 +115,9 @@ class ClassifierSteps : public EpochSteps {
 };
 
 void run_train_classifier(const ClassifierTrainOptions& o) {
-  if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
-  if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
-  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive finite number");
-  if (o.limit < 0) throw std::invalid_argument("--limit must be >= 0 (0: all images)");
+  check_training_flags(o.epochs, o.batch_size, 2, o.lr, o.limit);
   const Device device = apply_device_flags(o.device);
-  // An existing directory is locked before the data is read, a new one once it has loaded.
-  std::unique_ptr<RunLock> lock;
-  if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
+  TrainingDir run_dir(o.out);  // locked now if it exists, else created by open() once the data has loaded
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   const data::Dataset test = data::load_dataset(o.data, data::Split::Test, train.height);
   if (train.labels.empty() || test.labels.empty()) throw std::invalid_argument("a classifier needs class labels; " + o.data + " has none");
@@ -135,9 +130,7 @@ void run_train_classifier(const ClassifierTrainOptions& o) {
   for (int32_t l : train.labels) c.num_classes = std::max<int64_t>(c.num_classes, l + 1);
   c.validate();
   const std::string path = (fs::path(o.out) / "classifier.safetensors").string();
-  fs::create_directories(o.out);
-  if (!lock) lock = std::make_unique<RunLock>(o.out);
-  recover_run_dir(o.out);
+  run_dir.open();
   if (fs::exists(path)) throw std::invalid_argument(o.out + " already holds a classifier: choose another --out");
 
   Generator init(o.seed, 0);

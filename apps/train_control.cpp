@@ -7,15 +7,54 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <filesystem>
 #include <string>
+#include <utility>
+
+#include "apps/run_dir.h"
+#include "engine/checkpoint.h"
 
 namespace ll::app {
 
 namespace fs = std::filesystem;
 
 std::string lock_path(const std::string& dir) { return (fs::path(dir) / "train.lock").string(); }
+
+TrainingDir::TrainingDir(std::string dir) : dir_(std::move(dir)) {
+  if (fs::is_directory(dir_)) lock_ = std::make_unique<RunLock>(dir_);
+}
+
+TrainingDir::~TrainingDir() = default;
+
+void TrainingDir::open() {
+  fs::create_directories(dir_);
+  if (!lock_) lock_ = std::make_unique<RunLock>(dir_);
+  recover_run_dir(dir_);
+}
+
+void check_training_flags(int64_t epochs, int64_t batch_size, int64_t min_batch, double lr, int64_t limit) {
+  if (epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
+  if (batch_size < min_batch) {
+    throw std::invalid_argument("--batch-size must be at least " + std::to_string(min_batch) +
+                                (min_batch == 2 ? " (BatchNorm needs a batch)" : ""));
+  }
+  if (!(lr > 0.0) || !std::isfinite(lr)) throw std::invalid_argument("--lr must be a positive finite number");
+  if (limit < 0) throw std::invalid_argument("--limit must be >= 0 (0: all images)");
+}
+
+ResumePoint resume_point(const Metadata& meta, const std::string& path, uint64_t seed) {
+  const uint64_t run_seed = metadata_count(meta, "seed", path);
+  if (run_seed != seed) {
+    throw std::invalid_argument("--resume: the run used --seed " + std::to_string(run_seed) + ", not " + std::to_string(seed));
+  }
+  ResumePoint p;
+  p.epoch = static_cast<int64_t>(metadata_count(meta, "epoch", path, INT64_MAX));
+  p.noise_offset = metadata_count(meta, "noise_offset", path);
+  return p;
+}
 
 namespace {
 

@@ -22,10 +22,44 @@
 #pragma once
 #include <csignal>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
 namespace ll::app {
+
+// The directory a training writes, locked for as long as this object lives. An existing DIR is
+// locked at construction, before the data is read, so that a second training into it is refused at
+// once; open() creates a new DIR and locks it once the data has loaded (a data set that fails to
+// load leaves no directory behind), then puts right what an interrupted save left in it
+// (recover_run_dir, apps/run_dir.h).
+class RunLock;
+class TrainingDir {
+ public:
+  explicit TrainingDir(std::string dir);
+  ~TrainingDir();
+  TrainingDir(const TrainingDir&) = delete;
+  TrainingDir& operator=(const TrainingDir&) = delete;
+  void open();
+
+ private:
+  std::string dir_;
+  std::unique_ptr<RunLock> lock_;
+};
+
+// The flags every training takes: --epochs >= 1, --batch-size >= min_batch (2 where BatchNorm
+// needs a batch), --lr a positive finite number, --limit >= 0. std::invalid_argument naming the flag.
+void check_training_flags(int64_t epochs, int64_t batch_size, int64_t min_batch, double lr, int64_t limit);
+
+// What --resume continues from, read from the metadata of the run's model file `path`: the epoch
+// reached and the offset of the training's noise stream. The run's seed must be `seed` (a different
+// --seed would continue another random sequence): std::invalid_argument naming both.
+struct ResumePoint {
+  int64_t epoch = 0;
+  uint64_t noise_offset = 0;
+};
+ResumePoint resume_point(const std::map<std::string, std::string>& meta, const std::string& path, uint64_t seed);
 
 // The lock file of a run directory.
 std::string lock_path(const std::string& dir);

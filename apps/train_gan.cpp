@@ -11,7 +11,6 @@
 #include <stdexcept>
 
 #include "apps/fid_eval.h"
-#include "apps/gan_lab.h"
 #include "apps/run_dir.h"
 #include "apps/train_control.h"
 #include "apps/train_loop.h"
@@ -111,13 +110,13 @@ class GanSteps : public EpochSteps {
     if (!fid_) return;
     g_.eval();
     Generator fid_noise(o_.seed, kFidNoise);
-    const std::vector<int32_t> fid_labels = gan_labels(c_, o_.fid_n, -1);
+    const std::vector<int32_t> fid_labels = c_.labels(o_.fid_n, -1);
     std::vector<Tensor> parts;
     for (int64_t b = 0; b < o_.fid_n; b += 500) {
       const int64_t k = std::min<int64_t>(500, o_.fid_n - b);
       const std::vector<int32_t> part(fid_labels.begin() + (fid_labels.empty() ? 0 : b),
                                       fid_labels.begin() + (fid_labels.empty() ? 0 : b + k));
-      parts.push_back(gan_images(g_, randn({k, c_.nz}, fid_noise, device_), part));
+      parts.push_back(g_.images(randn({k, c_.nz}, fid_noise, device_), part));
     }
     g_.train();
     const FidReport r = fid_->evaluate(cat(parts, 0), fid_labels);
@@ -190,16 +189,10 @@ class GanSteps : public EpochSteps {
 
 void run_train_gan(const GanTrainOptions& options) {
   GanTrainOptions o = options;  // --resume replaces lr, beta1 and batch size by the run's
-  if (o.epochs < 1) throw std::invalid_argument("--epochs must be at least 1");
-  if (o.batch_size < 2) throw std::invalid_argument("--batch-size must be at least 2 (BatchNorm needs a batch)");
-  if (!(o.lr > 0.0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive finite number");
-  if (o.limit < 0) throw std::invalid_argument("--limit must be >= 0 (0: all images)");
+  check_training_flags(o.epochs, o.batch_size, 2, o.lr, o.limit);
   const Device device = apply_device_flags(o.device);
   if (o.image_size < 0) throw std::invalid_argument("--image-size must be positive (or 0 for the model's own size)");
-  // An existing run directory is locked before the data is read (a second training into it is
-  // refused at once), a new one once the data has loaded.
-  std::unique_ptr<RunLock> lock;
-  if (fs::is_directory(o.out)) lock = std::make_unique<RunLock>(o.out);
+  TrainingDir run_dir(o.out);  // locked now if it exists, else created by open() once the data has loaded
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
   data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);
   train.keep_first(o.limit);
@@ -235,9 +228,7 @@ void run_train_gan(const GanTrainOptions& options) {
   };
   if (!o.resume) check_batch();  // (a resumed run's batch size is the run's: checked once it is read)
 
-  fs::create_directories(o.out);
-  if (!lock) lock = std::make_unique<RunLock>(o.out);
-  recover_run_dir(o.out);
+  run_dir.open();
   Generator init(o.seed, kInit);
   models::GanGenerator g(c, init);
   models::GanDiscriminator d(c, init);
@@ -249,17 +240,14 @@ void run_train_gan(const GanTrainOptions& options) {
       throw std::invalid_argument("--resume: " + o.out + " holds another GAN (" + meta["config"] + ")");
     }
     const std::string path = path_in(o.out, "generator.safetensors");
-    const uint64_t seed = metadata_count(meta, "seed", path);
-    if (seed != o.seed) {
-      throw std::invalid_argument("--resume: the run used --seed " + std::to_string(seed) + ", not " + std::to_string(o.seed));
-    }
+    const ResumePoint at = resume_point(meta, path, o.seed);
     resume_setting(meta, path, "lr", "--lr", o.lr_given, o.lr);
     resume_setting(meta, path, "beta1", "--beta1", o.beta1_given, o.beta1);
     resume_setting(meta, path, "batch_size", "--batch-size", o.batch_size_given, o.batch_size);
     check_batch();
     load_module(path_in(o.out, "discriminator.safetensors"), d);
-    start_epoch = static_cast<int64_t>(metadata_count(meta, "epoch", path_in(o.out, "generator.safetensors"), INT64_MAX));
-    noise_offset = metadata_count(meta, "noise_offset", path_in(o.out, "generator.safetensors"));
+    start_epoch = at.epoch;
+    noise_offset = at.noise_offset;
   } else if (fs::exists(path_in(o.out, "generator.safetensors"))) {
     throw std::invalid_argument(o.out + " already holds a trained GAN: pass --resume to continue it, or choose another --out");
   }

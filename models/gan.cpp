@@ -100,6 +100,20 @@ int64_t GanConfig::discriminator_parameters() const {
   return config_count::kSaturated;
 }
 
+std::vector<int32_t> GanConfig::labels(int64_t n, int64_t label) const {
+  if (!conditional()) {
+    if (label >= 0) throw std::invalid_argument(std::string("--label is for the conditional GAN (cgan); this run is ") + gan_arch_name(arch));
+    return {};
+  }
+  if (label >= num_classes) {
+    throw std::invalid_argument("--label " + std::to_string(label) + " is not a class of this GAN (0.." +
+                                std::to_string(num_classes - 1) + ")");
+  }
+  std::vector<int32_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = static_cast<int32_t>(label >= 0 ? label : i % num_classes);
+  return out;
+}
+
 std::string GanConfig::to_json() const {
   return nlohmann::json{{"model", "gan"}, {"arch", gan_arch_name(arch)}, {"channels", channels}, {"nz", nz},
                         {"ngf", ngf},     {"ndf", ndf},                  {"num_classes", num_classes}}
@@ -204,6 +218,11 @@ Tensor GanGenerator::forward(const Tensor& z, const std::vector<int32_t>& labels
   }
   if (config_.arch == GanArch::GAN128) return main_->forward(h);  // starts with a Linear
   return main_->forward(h.reshape({h.size(0), h.size(1), 1, 1}));
+}
+
+Tensor GanGenerator::images(const Tensor& z, const std::vector<int32_t>& labels) {
+  NoGradGuard no_grad;
+  return scale(add_scalar(forward(z, labels), 1.0f), 0.5f);  // [-1, 1] -> [0, 1]
 }
 
 // ---- discriminator ----------------------------------------------------------------------------

@@ -54,6 +54,10 @@ struct GanConfig {
   int64_t num_classes = 10;  // cgan28 only
   int64_t image_size() const { return arch == GanArch::DCGAN64 ? 64 : arch == GanArch::GAN128 ? 128 : 28; }
   bool conditional() const { return arch == GanArch::CGAN28; }
+  // Class labels for n generated images: all `label` when it is >= 0, else 0, 1, 2, ... cycling over
+  // the classes; empty for an unconditional model. Throws std::invalid_argument (naming --label)
+  // when `label` is not a class of this model, or is given (>= 0) to an unconditional one.
+  std::vector<int32_t> labels(int64_t n, int64_t label) const;
   // Throws std::invalid_argument; among the rules, each network may have at most kMaxParameters
   // parameters, so that a checkpoint's metadata cannot make a loader (which builds the generator
   // before comparing it with the file's tensors) multiply sizes past int64 or allocate without bound.
@@ -77,6 +81,8 @@ class GanGenerator : public Module {  // (ll::Generator is the random-number gen
   GanGenerator(const GanConfig& config, Generator& init);
   // z (N, nz) -> images (N, C, S, S) in [-1, 1]; labels (N) for the conditional model, else empty.
   Tensor forward(const Tensor& z, const std::vector<int32_t>& labels = {});
+  // The same images mapped to [0, 1] ((x + 1) / 2), as pictures and FID take them; no graph recorded.
+  Tensor images(const Tensor& z, const std::vector<int32_t>& labels = {});
   const GanConfig& config() const { return config_; }
 
  private:

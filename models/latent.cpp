@@ -15,6 +15,7 @@
 
 #include "data/loader.h"
 #include "engine/autograd.h"
+#include "engine/ops/ops.h"
 
 namespace ll::models {
 namespace {
@@ -144,6 +145,34 @@ std::vector<int64_t> select_images(const data::Dataset& dataset, const std::stri
     return out;
   }
   bad_selector(selector, "unknown kind '" + kind + "'");
+}
+
+std::vector<int64_t> select_rows(const std::string& spec, int64_t n) {
+  const std::string list = spec.rfind("idx:", 0) == 0 ? spec.substr(4) : spec;
+  auto bad = [&](const std::string& why) {
+    throw std::invalid_argument("'" + spec + "': " + why + " (expected indices into the generated batch of " +
+                                std::to_string(n) + ", e.g. 3,17,42 or idx:3,17,42)");
+  };
+  std::vector<int64_t> out;
+  for (const std::string& s : split(list, ',')) {
+    const bool digits = !s.empty() && s.size() <= 18 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (!digits) bad("'" + s + "' is not an index");
+    const int64_t i = std::stoll(s);
+    if (i >= n) bad("index " + s + " is outside the batch (0.." + std::to_string(n - 1) + ")");
+    out.push_back(i);
+  }
+  return out;
+}
+
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& indices) {
+  if (indices.empty()) throw std::invalid_argument("gather_rows: no rows named");
+  std::vector<Tensor> parts;
+  parts.reserve(indices.size());
+  for (int64_t i : indices) {
+    if (i < 0 || i >= t.size(0)) throw std::invalid_argument("gather_rows: row " + std::to_string(i) + " of " + t.str());
+    parts.push_back(t.slice(i, i + 1));
+  }
+  return cat(parts, 0);
 }
 
 Tensor encode_means(Autoencoder& model, const data::Dataset& dataset, const std::vector<int64_t>& indices,

@@ -20,6 +20,13 @@ namespace ll::models {
 // std::invalid_argument with the selector and what is wrong.
 std::vector<int64_t> select_images(const data::Dataset& dataset, const std::string& selector);
 
+// Rows of a generated batch of n images named by "idx:3,17,42" or "3,17,42", in the order given: a
+// GAN has no encoder, so its groups are picked by their index in a batch generated from a seed
+// (`latentlab sample --numbered` shows the indices). Throws std::invalid_argument naming the spec.
+std::vector<int64_t> select_rows(const std::string& spec, int64_t n);
+// The rows of t (n, ...) at `indices`, in that order, as one tensor (k, ...).
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& indices);
+
 // Means of q(z|x) (the codes, for the AE) of the images at `indices` (scaled to [0, 1]), as (n, D)
 // on the CPU; no graph recorded. The data set's image size must be the model's.
 Tensor encode_means(Autoencoder& model, const data::Dataset& dataset, const std::vector<int64_t>& indices,

@@ -190,3 +190,45 @@ TEST(Gan, ConfigJsonAndParameterCounts) {
 
 }  // namespace
 }  // namespace ll::models
+
+namespace ll::models {
+namespace {
+
+TEST(Gan, LabelsForGeneratedImages) {
+  GanConfig c;
+  c.arch = GanArch::CGAN28;
+  c.num_classes = 3;
+  EXPECT_EQ(c.labels(5, -1), (std::vector<int32_t>{0, 1, 2, 0, 1}));
+  EXPECT_EQ(c.labels(3, 2), (std::vector<int32_t>{2, 2, 2}));
+  try {
+    c.labels(2, 3);
+    ADD_FAILURE() << "label 3 of 3 classes accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("--label 3 is not a class of this GAN (0..2)"), std::string::npos) << e.what();
+  }
+  GanConfig u;  // dcgan28: unconditional
+  EXPECT_TRUE(u.labels(4, -1).empty());
+  EXPECT_THROW(u.labels(4, 0), std::invalid_argument);
+}
+
+TEST(Gan, ImagesAreTheGeneratorsOutputMappedToUnitRange) {
+  GanConfig c;
+  c.nz = 8;
+  c.ngf = 4;
+  c.ndf = 4;
+  Generator init(3);
+  GanGenerator g(c, init);
+  g.eval();
+  Generator noise(5);
+  const Tensor z = randn({2, c.nz}, noise);
+  const std::vector<float> raw = g.forward(z).to_vector(), img = g.images(z).to_vector();
+  ASSERT_EQ(raw.size(), img.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    EXPECT_FLOAT_EQ(img[i], (raw[i] + 1.0f) * 0.5f);
+    EXPECT_GE(img[i], 0.0f);
+    EXPECT_LE(img[i], 1.0f);
+  }
+}
+
+}  // namespace
+}  // namespace ll::models

@@ -82,6 +82,29 @@ TEST(SelectImages, BadFormsSayWhatIsWrong) {
   }
 }
 
+TEST(SelectRows, IndicesIntoAGeneratedBatch) {
+  EXPECT_EQ(select_rows("3,17,0", 20), (std::vector<int64_t>{3, 17, 0}));
+  EXPECT_EQ(select_rows("idx:19", 20), (std::vector<int64_t>{19}));
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"", "'' is not an index"},          {"idx:", "'' is not an index"},   {"1,,2", "'' is not an index"},
+      {"1,x", "'x' is not an index"},      {"-1", "'-1' is not an index"},   {"20", "index 20 is outside the batch (0..19)"},
+      {"99999999999999999999", "is not an index"}, {"label:1", "'label:1' is not an index"},
+  };
+  for (const auto& [spec, want] : cases) {
+    const std::string msg = thrown_message([&] { select_rows(spec, 20); });
+    EXPECT_NE(msg.find(want), std::string::npos) << spec << " -> " << msg;
+    EXPECT_NE(msg.find("'" + spec + "'"), std::string::npos) << msg;  // names the spec
+  }
+}
+
+TEST(GatherRows, RowsInTheOrderGiven) {
+  const Tensor t = Tensor::from_vector({0, 1, 10, 11, 20, 21}, {3, 2});
+  EXPECT_EQ(gather_rows(t, {2, 0, 2}).to_vector(), (std::vector<float>{20, 21, 0, 1, 20, 21}));
+  EXPECT_EQ(gather_rows(t, {2, 0, 2}).shape(), (std::vector<int64_t>{3, 2}));
+  EXPECT_THROW(gather_rows(t, {3}), std::invalid_argument);
+  EXPECT_THROW(gather_rows(t, {}), std::invalid_argument);
+}
+
 // ---- paths ----
 
 std::vector<float> row(const Tensor& t, int64_t r) {
