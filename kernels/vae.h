@@ -22,6 +22,8 @@ void reparam_backward(const float* logvar, const float* gz, float* gmu, float* g
 // Deterministic sum (float64 chunks in index order). gmu, glogvar may be nullptr.
 void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
                      float* gmu, float* glogvar);
+// The per-element terms (Reduction::None): out[i] = weight * kl_normal(mu_i, logvar_i).
+void kl_normal_elementwise(const float* mu, const float* logvar, int64_t n, float weight, float* out);
 }  // namespace ll::kernels::cpu
 
 namespace ll::kernels::cuda {
@@ -32,4 +34,5 @@ void reparam_backward(const float* logvar, const float* gz, float* gmu, float* g
                       const PhiloxStream& philox, Stream stream);
 void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
                      float* gmu, float* glogvar, Stream stream);
+void kl_normal_elementwise(const float* mu, const float* logvar, int64_t n, float weight, float* out, Stream stream);
 }  // namespace ll::kernels::cuda

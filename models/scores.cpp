@@ -5,7 +5,6 @@
 
 #include "engine/autograd.h"
 #include "engine/ops/ops.h"
-#include "kernels/common/formulas.h"
 
 namespace ll::models {
 
@@ -19,20 +18,9 @@ double binary_entropy(double t) {
 
 namespace {
 
-// Per-image reconstruction error of logits against targets, both (B, P) row-major: the training
-// loss's formula, summed per row in double.
-std::vector<double> recon_per_image(const std::vector<float>& logits, const std::vector<float>& x, int64_t B, int64_t P,
-                                    Recon recon) {
-  std::vector<double> out(static_cast<size_t>(B), 0.0);
-  for (int64_t b = 0; b < B; ++b) {
-    double s = 0;
-    for (int64_t p = 0; p < P; ++p) {
-      const size_t i = static_cast<size_t>(b * P + p);
-      s += recon == Recon::BCE ? f::bce_with_logits(logits[i], x[i]) : f::squared_error(f::sigmoid(logits[i]), x[i]);
-    }
-    out[static_cast<size_t>(b)] = s;
-  }
-  return out;
+std::vector<double> host(const Tensor& t) {
+  const std::vector<float> v = t.to_vector();
+  return {v.begin(), v.end()};
 }
 
 }  // namespace
@@ -40,49 +28,51 @@ std::vector<double> recon_per_image(const std::vector<float>& logits, const std:
 std::vector<ImageScores> score_batch(Autoencoder& model, const Tensor& x, int64_t samples, Generator& noise) {
   NoGradGuard no_grad;
   const auto& c = model.config();
-  const int64_t B = x.size(0), P = c.channels * c.height * c.width, D = c.latent_dim;
-  const Tensor xc = x.to(Device::CPU);
-  const std::vector<float> xv = xc.to_vector();
-  const auto [mu, logvar] = model.encode(x);
+  const int64_t B = x.size(0), P = c.channels * c.height * c.width;
   std::vector<ImageScores> out(static_cast<size_t>(B));
   if (c.recon == Recon::BCE) {
+    // The input's own entropy: a property of the data, not of the model, summed on the host.
+    const std::vector<float> xv = x.to(Device::CPU).to_vector();
     for (int64_t b = 0; b < B; ++b) {
       double h = 0;
       for (int64_t p = 0; p < P; ++p) h += binary_entropy(xv[static_cast<size_t>(b * P + p)]);
       out[static_cast<size_t>(b)].entropy = h;
     }
   }
+  // The reconstruction error of each image decoded from the codes z (B, D): the training loss's
+  // per-element terms (Reduction::None) summed over each image's pixels, (B).
+  const Tensor target = x.reshape({B, P});
+  auto recon_rows = [&](const Tensor& z) {
+    const Tensor logits = model.decode(z).reshape({B, P});
+    return sum(c.recon == Recon::BCE ? bce_with_logits(logits, target, Reduction::None)
+                                     : mse_loss(sigmoid(logits), target, Reduction::None),
+               1);
+  };
+  const auto [mu, logvar] = model.encode(x);
   if (!model.variational()) {
-    const std::vector<double> rec = recon_per_image(model.decode(mu).to_vector(), xv, B, P, c.recon);
+    const std::vector<double> rec = host(recon_rows(mu));
     for (int64_t b = 0; b < B; ++b) out[static_cast<size_t>(b)].recon = rec[static_cast<size_t>(b)];
   } else {
-    const std::vector<float> muv = mu.to_vector(), lvv = logvar.to_vector();
+    const std::vector<double> kl = host(sum(kl_normal(mu, logvar, 1.0f, Reduction::None), 1));
     // log w_k per image and draw (K, B), for the importance-weighted estimate.
     std::vector<double> logw(static_cast<size_t>(samples * B));
+    const Tensor inv_sigma = exp(scale(logvar, -0.5f));
     for (int64_t k = 0; k < samples; ++k) {
       const Tensor z = reparameterize(mu, logvar, noise);
-      const std::vector<float> zv = z.to_vector();
-      const std::vector<double> rec = recon_per_image(model.decode(z).to_vector(), xv, B, P, c.recon);
+      const std::vector<double> rec = host(recon_rows(z));
+      // log N(z; 0, I) - log N(z; mu, sigma^2) = sum_d [-z^2 / 2 + eps^2 / 2 + logvar / 2]
+      // (the 2 pi terms cancel), eps = (z - mu) / sigma.
+      const Tensor eps = mul(sub(z, mu), inv_sigma);
+      const std::vector<double> log_ratio = host(scale(sum(add(sub(mul(eps, eps), mul(z, z)), logvar), 1), 0.5f));
       for (int64_t b = 0; b < B; ++b) {
-        out[static_cast<size_t>(b)].recon += rec[static_cast<size_t>(b)] / static_cast<double>(samples);
-        // log N(z; 0, I) - log N(z; mu, sigma^2) = sum_d [-z^2 / 2 + eps^2 / 2 + logvar / 2]
-        // (the 2 pi terms cancel), eps = (z - mu) / sigma.
-        double lw = -rec[static_cast<size_t>(b)];
-        for (int64_t d = 0; d < D; ++d) {
-          const size_t i = static_cast<size_t>(b * D + d);
-          const double zz = zv[i], lv = lvv[i];
-          const double eps = (zz - muv[i]) * std::exp(-0.5 * lv);
-          lw += 0.5 * (eps * eps - zz * zz + lv);
-        }
-        logw[static_cast<size_t>(k * B + b)] = lw;
+        const size_t i = static_cast<size_t>(b);
+        out[i].recon += rec[i] / static_cast<double>(samples);
+        logw[static_cast<size_t>(k * B + b)] = log_ratio[i] - rec[i];
       }
     }
     for (int64_t b = 0; b < B; ++b) {
       ImageScores& r = out[static_cast<size_t>(b)];
-      for (int64_t d = 0; d < D; ++d) {
-        const size_t i = static_cast<size_t>(b * D + d);
-        r.kl += f::kl_normal(muv[i], lvv[i]);
-      }
+      r.kl = kl[static_cast<size_t>(b)];
       r.neg_elbo = r.recon + r.kl;
       // -log mean_k w_k by log-sum-exp around the largest term.
       double top = -INFINITY;

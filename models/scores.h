@@ -1,6 +1,8 @@
-// scores.h: per-image scores of an autoencoder or VAE: how badly it explains each image. The
-// formulas are the training loss's (kernels/common/formulas.h), summed per image in double instead
-// of per batch; `latentlab score` (apps/cmd_score.cpp, where each score's meaning and sources are
+// scores.h: per-image scores of an autoencoder or VAE: how badly it explains each image. They are
+// engine ops on the model's device: the training loss's per-element terms (Reduction::None of
+// bce_with_logits / mse_loss / kl_normal, engine/ops/loss.h) summed over each image's pixels or
+// latent dimensions (float64 inside the sum, kernels/reduce.h); only the log-sum-exp over the K
+// draws (K x N numbers) and the inputs' entropy are added on the host. `latentlab score` (apps/cmd_score.cpp, where each score's meaning and sources are
 // written out) prints them and their AUROCs.
 //   recon     reconstruction error summed over pixels: AE of decode(mu); VAE of decode(z), z drawn
 //             from q(z|x), averaged over K draws (Kingma & Welling 2014, eq. 10)

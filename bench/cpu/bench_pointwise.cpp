@@ -215,6 +215,19 @@ void BM_PwMse(benchmark::State& state) {
 }
 BENCHMARK(BM_PwMse)->Arg(128 * 784)->UseRealTime();
 
+// Reduction::None, as `latentlab score` runs it: the per-element terms of a batch (no gradient).
+void BM_PwLossElementwise(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const auto x = random_floats(n, 12, -6.0f, 6.0f), t = random_floats(n, 13, 0.0f, 1.0f);
+  std::vector<float> out(n);
+  for (auto _ : state) {
+    cpu::bce_with_logits_elementwise(x.data(), t.data(), n, out.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  report(state, n, 3 * n);
+}
+BENCHMARK(BM_PwLossElementwise)->Arg(128 * 784)->UseRealTime();
+
 void BM_PwSoftmaxCrossEntropy(benchmark::State& state) {
   const int64_t N = state.range(0), C = state.range(1);
   const auto logits = random_floats(N * C, 16, -5.0f, 5.0f);

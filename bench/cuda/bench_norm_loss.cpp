@@ -142,6 +142,16 @@ void BM_MseBackward(benchmark::State& state) {
 }
 BENCHMARK(BM_MseBackward)->UseManualTime();
 
+// Reduction::None's values (the per-image scores): one read of x and t, one write, per element.
+void BM_BceWithLogitsElementwise(benchmark::State& state) {
+  if (!require_gpu(state)) return;
+  const int64_t n = kVaeBatch;
+  DeviceArray x(n, 1, -4.0f, 4.0f), t(n, 2, 0.0f, 1.0f), out(n);
+  time_gpu(state, [&] { kcu::bce_with_logits_elementwise(x.p, t.p, n, out.p, kc::compute_stream()); });
+  report_bandwidth(state, 12.0 * static_cast<double>(n));
+}
+BENCHMARK(BM_BceWithLogitsElementwise)->UseManualTime();
+
 // Labels as int32 on the device.
 struct DeviceLabels {
   DeviceLabels(int64_t N, int64_t C) : p(static_cast<int32_t*>(kc::malloc_device(sizeof(int32_t) * N))) {

@@ -26,8 +26,41 @@ void check_pair(const char* op, const Tensor& x, const Tensor& t) {
 }
 }  // namespace
 
+namespace {
+// Reduction::None of the losses with a target: out[i] = l(x[i], t[i]) from `values`, and, when x
+// needs a gradient, dl/dx per element (the reduced backward with Sum and gout = 1) from `derivs`;
+// backward multiplies it by the upstream gradient element by element. `target_grad`: the target
+// gets the negated gradient (mse, whose loss is symmetric in x and t); else none.
+template <typename Values, typename Derivs>
+Tensor elementwise_loss(const char* op, const Tensor& x, const Tensor& t, bool target_grad, Values values, Derivs derivs) {
+  Tensor out = Tensor::empty_like(x);
+  values(out);
+  const bool grad = target_grad ? needs_grad({&x, &t}) : needs_grad({&x});
+  if (!grad) return out;
+  Tensor d = Tensor::empty_like(x);
+  derivs(d);
+  const std::vector<Tensor> inputs = target_grad ? std::vector<Tensor>{x, t} : std::vector<Tensor>{x};
+  return record(out, op, inputs, [d, target_grad](const Tensor& g) {
+    Tensor gx = Tensor::empty_like(d);
+    LL_KERNEL(d.device(), mul, d.data(), g.data(), gx.data(), d.numel());
+    if (!target_grad) return std::vector<Tensor>{gx};
+    Tensor gt = Tensor::empty_like(d);
+    LL_KERNEL(d.device(), scale, gx.data(), -1.0f, gt.data(), gx.numel());
+    return std::vector<Tensor>{gx, gt};
+  });
+}
+}  // namespace
+
 Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r) {
   check_pair("bce_with_logits", logits, target);
+  if (r == Reduction::None) {
+    return elementwise_loss(
+        "bce_with_logits", logits, target, false,
+        [&](Tensor& out) { LL_KERNEL(logits.device(), bce_with_logits_elementwise, logits.data(), target.data(), logits.numel(), out.data()); },
+        [&](Tensor& d) {
+          LL_KERNEL(logits.device(), bce_with_logits_backward, logits.data(), target.data(), logits.numel(), Reduction::Sum, 1.0f, d.data());
+        });
+  }
   Tensor loss = Tensor::empty({}, logits.device());
   // The target gets no gradient (as in most uses; PyTorch would give one).
   if (!needs_grad({&logits})) {
@@ -45,6 +78,12 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& target, Reduction r) 
 
 Tensor mse_loss(const Tensor& x, const Tensor& target, Reduction r) {
   check_pair("mse_loss", x, target);
+  if (r == Reduction::None) {
+    return elementwise_loss(
+        "mse_loss", x, target, true,
+        [&](Tensor& out) { LL_KERNEL(x.device(), mse_elementwise, x.data(), target.data(), x.numel(), out.data()); },
+        [&](Tensor& d) { LL_KERNEL(x.device(), mse_backward, x.data(), target.data(), x.numel(), Reduction::Sum, 1.0f, d.data()); });
+  }
   Tensor loss = Tensor::empty({}, x.device());
   LL_KERNEL(x.device(), mse_forward, x.data(), target.data(), x.numel(), r, loss.data());
   return record(loss, "mse_loss", {x, target}, [x = x.detach(), t = target.detach(), r](const Tensor& g) {
@@ -68,6 +107,7 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int32_t>& labels, R
   check_arg(static_cast<int64_t>(labels.size()) == N, "cross_entropy",
             std::to_string(labels.size()) + " labels for " + std::to_string(N) + " rows");
   check_arg(N > 0, "cross_entropy", "empty batch");
+  check_arg(r != Reduction::None, "cross_entropy", "takes Reduction::Sum or Mean (per-row losses are not implemented)");
   // Checked here, on the host copy, for both devices (the CUDA kernels cannot throw).
   for (size_t i = 0; i < labels.size(); ++i) {
     check_arg(labels[i] >= 0 && labels[i] < C, "cross_entropy",
@@ -96,6 +136,22 @@ Tensor kl_normal(const Tensor& mu, const Tensor& logvar, float beta, Reduction r
             "mu " + mu.str() + " and logvar " + logvar.str() + " differ in shape");
   check_arg(mu.dim() >= 1 && mu.numel() > 0, "kl_normal", "empty input " + mu.str());
   check_same_device("kl_normal", {&mu, &logvar});
+  if (r == Reduction::None) {
+    // The per-element terms beta * KL_i (sum them over dimension 1 for one KL per row); the
+    // gradients are the fused kernel's element-wise ones, times the upstream gradient of each term.
+    Tensor out = Tensor::empty_like(mu);
+    LL_KERNEL(mu.device(), kl_normal_elementwise, mu.data(), logvar.data(), mu.numel(), beta, out.data());
+    if (!needs_grad({&mu, &logvar})) return out;
+    Tensor gmu = Tensor::empty_like(mu), glv = Tensor::empty_like(mu);
+    Tensor unused = Tensor::empty({}, mu.device());
+    LL_KERNEL(mu.device(), kl_normal_fused, mu.data(), logvar.data(), mu.numel(), beta, unused.data(), gmu.data(), glv.data());
+    return record(out, "kl_normal", {mu, logvar}, [gmu, glv](const Tensor& g) {
+      Tensor a = Tensor::empty_like(gmu), b = Tensor::empty_like(glv);
+      LL_KERNEL(g.device(), mul, gmu.data(), g.data(), a.data(), g.numel());
+      LL_KERNEL(g.device(), mul, glv.data(), g.data(), b.data(), g.numel());
+      return std::vector<Tensor>{a, b};
+    });
+  }
   const float weight = r == Reduction::Mean ? beta / static_cast<float>(mu.size(0)) : beta;
   Tensor loss = Tensor::empty({}, mu.device());
   const bool grad = needs_grad({&mu, &logvar});

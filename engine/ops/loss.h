@@ -1,6 +1,9 @@
-// loss.h: losses, each returning a scalar tensor (shape ()).
+// loss.h: losses, each returning a scalar tensor (shape ()) or, with Reduction::None, per-element losses.
 // Reduction::Sum adds the per-element losses, Reduction::Mean averages them (PyTorch's 'sum' and
 // 'mean'); cross_entropy's Mean averages over rows, kl_normal's Mean over the batch (rows of mu).
+// Reduction::None (PyTorch's 'none') returns the per-element losses in the input's shape, for
+// bce_with_logits, mse_loss and kl_normal (beta * KL of each element); sum(loss, 1) of a (N, P)
+// result gives one loss per row, as models/scores.h does. cross_entropy refuses None.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -114,6 +114,16 @@ void mse_backward(const float* x, const float* target, int64_t n, Reduction r, f
 }
 
 // logits (N, C), labels (N).
+void bce_with_logits_elementwise(const float* x, const float* target, int64_t n, float* out) {
+#pragma omp parallel for if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) out[i] = f::bce_with_logits(x[i], target[i]);
+}
+
+void mse_elementwise(const float* x, const float* target, int64_t n, float* out) {
+#pragma omp parallel for if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) out[i] = f::squared_error(x[i], target[i]);
+}
+
 void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t C,
                                    Reduction r, float* loss) {
   check_labels(labels, N, C);

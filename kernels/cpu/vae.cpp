@@ -46,4 +46,9 @@ void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weig
   *loss = static_cast<float>(static_cast<double>(weight) * sum);
 }
 
+void kl_normal_elementwise(const float* mu, const float* logvar, int64_t n, float weight, float* out) {
+#pragma omp parallel for if (n >= kParallelGrain)
+  for (int64_t i = 0; i < n; ++i) out[i] = weight * f::kl_normal(mu[i], logvar[i]);
+}
+
 }  // namespace ll::kernels::cpu

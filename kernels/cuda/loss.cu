@@ -165,6 +165,13 @@ struct MseGrad {
   float k;
   __device__ float operator()(float x, float t) const { return f::squared_error_grad(x, t) * k; }
 };
+// Reduction::None's values: the same maps with the loss terms.
+struct BceValue {
+  __device__ float operator()(float x, float t) const { return f::bce_with_logits(x, t); }
+};
+struct MseValue {
+  __device__ float operator()(float x, float t) const { return f::squared_error(x, t); }
+};
 
 template <typename Fn>
 __global__ void __launch_bounds__(kThreads)
@@ -287,6 +294,14 @@ void mse_forward(const float* x, const float* target, int64_t n, Reduction r, fl
 void mse_backward(const float* x, const float* target, int64_t n, Reduction r, float gout,
                   float* gx, Stream stream) {
   launch_binary_map(MseGrad{grad_scale(r, n, gout)}, x, target, gx, n, stream);
+}
+
+void bce_with_logits_elementwise(const float* x, const float* target, int64_t n, float* out, Stream stream) {
+  launch_binary_map(BceValue{}, x, target, out, n, stream);
+}
+
+void mse_elementwise(const float* x, const float* target, int64_t n, float* out, Stream stream) {
+  launch_binary_map(MseValue{}, x, target, out, n, stream);
 }
 
 void softmax_cross_entropy_forward(const float* logits, const int32_t* labels, int64_t N, int64_t C,

@@ -227,6 +227,22 @@ void reparam_backward(const float* logvar, const float* gz, float* gmu, float* g
   LL_CUDA_CHECK_LAUNCH();
 }
 
+// Reduction::None: one thread per element (grid-stride), out[i] = weight * kl_normal(mu_i, logvar_i).
+__global__ void __launch_bounds__(kBlock)
+    kl_elementwise_kernel(const float* __restrict__ mu, const float* __restrict__ logvar, int64_t n, float weight,
+                          float* __restrict__ out) {
+  const int64_t stride = int64_t{blockDim.x} * gridDim.x;
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += stride) {
+    out[i] = weight * f::kl_normal(mu[i], logvar[i]);
+  }
+}
+
+void kl_normal_elementwise(const float* mu, const float* logvar, int64_t n, float weight, float* out, Stream stream) {
+  if (n <= 0) return;
+  kl_elementwise_kernel<<<grid_for(n), kBlock, 0, stream>>>(mu, logvar, n, weight, out);
+  LL_CUDA_CHECK_LAUNCH();
+}
+
 void kl_normal_fused(const float* mu, const float* logvar, int64_t n, float weight, float* loss,
                      float* gmu, float* glogvar, Stream stream) {
   if (n < 0) n = 0;

@@ -236,6 +236,15 @@ std::vector<GradCase> large_cases() {
                       [](const V& a) {
                         return bce_with_logits(a[0], constant(a[0].device(), {128, 784}, 42, 0.0f, 1.0f), Reduction::Sum);
                       }, {}, {1e-5, 2e-4}));
+  // Reduction::None at the VAE's shapes, summed per image as `latentlab score` does.
+  c.push_back(op_case("bce_with_logits_none_rows_128x784", [](Device d) { return V{leaf(d, {128, 784}, 45, -5.0f, 5.0f)}; },
+                      [](const V& a) {
+                        return sum(bce_with_logits(a[0], constant(a[0].device(), {128, 784}, 46, 0.0f, 1.0f), Reduction::None), 1);
+                      }, {}, {1e-5, 2e-4}));
+  c.push_back(op_case("mse_none_unaligned_1001", [](Device d) { return V{leaf(d, {1002}, 47), leaf(d, {1001}, 48)}; },
+                      [](const V& a) { return mse_loss(a[0].slice(1, 1002), a[1], Reduction::None); }));
+  c.push_back(op_case("kl_normal_none_128x20", [](Device d) { return V{leaf(d, {128, 20}, 49), leaf(d, {128, 20}, 50, -2.0f, 1.0f)}; },
+                      [](const V& a) { return kl_normal(a[0], a[1], 4.0f, Reduction::None); }));
   c.push_back(op_case("cross_entropy_128x10", [](Device d) { return V{leaf(d, {128, 10}, 43, -3.0f, 3.0f)}; },
                       [](const V& a) {
                         std::vector<int32_t> labels(128);

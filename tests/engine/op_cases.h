@@ -229,6 +229,16 @@ inline std::vector<GradCase> all_op_cases() {
                       [](const V& a) { return kl_normal(a[0], a[1], 4.0f, Reduction::Mean); }));
   c.push_back(op_case("kl_normal_times_3", [](Device d) { return V{leaf(d, {2, 3}, 1), leaf(d, {2, 3}, 2)}; },
                       [](const V& a) { return scale(kl_normal(a[0], a[1]), 3.0f); }));
+  // Reduction::None: per-element losses, differentiated through each element (and, summed per row,
+  // the per-image scores of models/scores.h).
+  c.push_back(op_case("bce_with_logits_none", [](Device d) { return V{leaf(d, {3, 5}, 1, -3.0f, 3.0f)}; },
+                      [](const V& a) { return bce_with_logits(a[0], constant(a[0].device(), {3, 5}, 9, 0.0f, 1.0f), Reduction::None); }));
+  c.push_back(op_case("bce_with_logits_none_row_sums", [](Device d) { return V{leaf(d, {4, 6}, 3, -3.0f, 3.0f)}; },
+                      [](const V& a) { return sum(bce_with_logits(a[0], constant(a[0].device(), {4, 6}, 10, 0.0f, 1.0f), Reduction::None), 1); }));
+  c.push_back(op_case("mse_none", [](Device d) { return V{leaf(d, {4, 3}, 1), leaf(d, {4, 3}, 2)}; },
+                      [](const V& a) { return mse_loss(a[0], a[1], Reduction::None); }));
+  c.push_back(op_case("kl_normal_none_beta2", [](Device d) { return V{leaf(d, {4, 3}, 1), leaf(d, {4, 3}, 2)}; },
+                      [](const V& a) { return kl_normal(a[0], a[1], 2.0f, Reduction::None); }));
   c.push_back(op_case("embedding", [](Device d) { return V{leaf(d, {5, 3}, 1)}; },
                       [](const V& a) { return embedding(a[0], {4, 0, 4, 2}); }));
 

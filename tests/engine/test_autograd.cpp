@@ -202,6 +202,20 @@ TEST(Ops, ForwardValuesOnSmallCases) {
             (std::vector<float>{1, 2, 3}));
   EXPECT_NEAR(kl_normal(Tensor::zeros({2, 3}), Tensor::zeros({2, 3})).item(), 0.0f, 1e-7);
   EXPECT_NEAR(kl_normal(Tensor::ones({2, 1}), Tensor::zeros({2, 1}), 1.0f, Reduction::Mean).item(), 0.5f, 1e-6);
+  // Reduction::None: the terms, in the input's shape; they add up to Sum's value.
+  const Tensor mu = Tensor::from_vector({0, 1, -2, 0.5f}, {2, 2}), lv = Tensor::from_vector({0, 0, 1, -1}, {2, 2});
+  const Tensor terms = kl_normal(mu, lv, 2.0f, Reduction::None);
+  EXPECT_EQ(terms.shape(), (Shape{2, 2}));
+  const std::vector<float> t = terms.to_vector();
+  EXPECT_FLOAT_EQ(t[0], 0.0f);
+  EXPECT_FLOAT_EQ(t[1], 1.0f);                                             // 2 * 0.5 * 1
+  EXPECT_NEAR(t[2], 4.0f + std::exp(1.0f) - 1.0f - 1.0f, 1e-5);            // 2 * 0.5 (4 + e - 1 - 1)
+  EXPECT_NEAR(sum(terms).item(), kl_normal(mu, lv, 2.0f, Reduction::Sum).item(), 1e-5);
+  const Tensor lx = Tensor::from_vector({-3, 0, 2, 5}, {4}), ly = Tensor::from_vector({0, 0.5f, 1, 0.25f}, {4});
+  EXPECT_NEAR(sum(bce_with_logits(lx, ly, Reduction::None)).item(), bce_with_logits(lx, ly, Reduction::Sum).item(), 1e-5);
+  EXPECT_NEAR(bce_with_logits(lx, ly, Reduction::None).to_vector()[1], std::log(2.0f), 1e-6);
+  EXPECT_NEAR(sum(mse_loss(lx, ly, Reduction::None)).item(), mse_loss(lx, ly, Reduction::Sum).item(), 1e-5);
+  EXPECT_THROW(cross_entropy(Tensor::zeros({2, 3}), {0, 1}, Reduction::None), std::invalid_argument);
 }
 
 TEST(Ops, RandomOpsAreSeeded) {
