@@ -15,6 +15,9 @@
 #ifdef LATENTLAB_HAS_MPI
 #include "engine/dist/mpi_communicator.h"
 #endif
+#ifdef LATENTLAB_HAS_NCCL
+#include "engine/dist/nccl_communicator.h"
+#endif
 
 namespace ll::dist {
 
@@ -181,8 +184,13 @@ std::unique_ptr<Communicator> make_mpi(const std::string& flag) {
 }
 
 std::unique_ptr<Communicator> make_nccl(const std::string& flag) {
+#ifdef LATENTLAB_HAS_NCCL
+  (void)flag;
+  return make_nccl_communicator();
+#else
   throw std::runtime_error("--dist " + flag + ": this build has no NCCL backend (it needs the CUDA backend built "
                            "with nvcc, MPI, and NCCL beside the CUDA toolkit: nccl.h and libnccl.so)");
+#endif
 }
 
 }  // namespace

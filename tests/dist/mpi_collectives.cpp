@@ -22,6 +22,9 @@
 #include "engine/dist/communicator.h"
 #include "engine/dist/mpi_communicator.h"
 #include "tests/dist/dist_values.h"
+#ifdef LATENTLAB_HAS_NCCL
+#include "kernels/cuda_runtime.h"
+#endif
 
 namespace ll::dist {
 namespace {
@@ -204,6 +207,46 @@ TEST(Collectives, CheckSameAgreesAndNamesTheFirstDifference) {
   EXPECT_NE(message.find("out of step: rank 0 checks \"config\" where rank 1 checks \"model\""), std::string::npos) << message;
   g_comm->barrier();  // still in step
 }
+
+#ifdef LATENTLAB_HAS_NCCL
+// ---- device buffers (the NCCL backend; UNVERIFIED until it runs on a GPU) -----------------------
+TEST(NcclAllReduce, AgreesWithTheFixedOrderToRounding) {
+  LL_REQUIRE_COMM();
+  if (std::string(g_comm->backend()) != "nccl") GTEST_SKIP() << "device buffers: the NCCL backend's test";
+  const int size = g_comm->size();
+  for (bool mean : {false, true}) {
+    const int64_t n = 1'000'003;
+    const std::vector<float> mine = rank_values(g_comm->rank(), n, 5);
+    void* device = kernels::cuda::malloc_device(static_cast<size_t>(n) * sizeof(float));
+    kernels::cuda::memcpy_host_to_device(device, mine.data(), static_cast<size_t>(n) * sizeof(float));
+    if (mean) {
+      g_comm->all_reduce_mean(static_cast<float*>(device), n);
+    } else {
+      g_comm->all_reduce_sum(static_cast<float*>(device), n);
+    }
+    std::vector<float> got(static_cast<size_t>(n));
+    kernels::cuda::memcpy_device_to_host(got.data(), device, static_cast<size_t>(n) * sizeof(float));
+    kernels::cuda::free_device(device);
+    // NCCL's order is its own: within 2 P float32 roundings of the sum of magnitudes.
+    std::vector<float> want = expected_sum(size, n, 5);
+    std::vector<double> magnitude(static_cast<size_t>(n), 0.0);
+    for (int r = 0; r < size; ++r) {
+      const std::vector<float> v = rank_values(r, n, 5);
+      for (size_t i = 0; i < v.size(); ++i) magnitude[i] += std::abs(v[i]);
+    }
+    int bad = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      const double w = mean ? want[i] / static_cast<double>(size) : want[i];
+      const double m = mean ? magnitude[i] / size : magnitude[i];
+      if (std::abs(got[i] - w) > 2.0 * size * 6e-8 * m + 1e-30) ++bad;
+    }
+    EXPECT_EQ(bad, 0) << (mean ? "mean" : "sum") << ": " << bad << " elements beyond rounding";
+    if (size == 1) {
+      EXPECT_TRUE(same_bits(got, mine)) << "one rank: the data unchanged";
+    }
+  }
+}
+#endif
 
 }  // namespace
 }  // namespace ll::dist
