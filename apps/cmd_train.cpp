@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <iostream>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "engine/autograd.h"
+#include "engine/dist/communicator.h"
+#include "engine/dist/data_parallel.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
 
@@ -64,6 +67,8 @@ struct TrainOptions {
   int64_t fid_n = 5000;
   std::string classifier;
   int64_t log_every = 0;  // steps between progress lines where stderr is not a terminal (0: every 30 s)
+  std::string dist = "auto";  // --dist: the communicator (engine/dist/communicator.h)
+  int64_t micro_batches = 1;  // --micro-batches: parts of each rank's batch, one after the other
   bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
 };
 
@@ -138,6 +143,7 @@ void check_flags(const TrainOptions& o) {
   check_range("--image-size", o.image_size, 0, kMaxImageSize);
   check_range("--fid-n", o.fid_n, 0, kMaxFidN);
   check_range("--log-every", o.log_every, 0, kMaxBatch);
+  check_range("--micro-batches", o.micro_batches, 1, 4096);
 }
 
 // The flags that only some models use, and those models. A flag given to a model that does not use
@@ -153,7 +159,7 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
       {"--cuda-graph", autoencoders}, {"--test-limit", autoencoders}, {"--nz", gans},
       {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
       {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
-      {"--resume", resumable}};
+      {"--resume", resumable},        {"--dist", autoencoders},       {"--micro-batches", autoencoders}};
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
     std::string list;
@@ -188,8 +194,9 @@ VaeConfig config_from_flags(const TrainOptions& o, const data::Dataset& d) {
 class VaeSteps : public EpochSteps {
  public:
   VaeSteps(const TrainOptions& o, Autoencoder& model, optim::Adam& adam, Generator& noise, models::VaeGraphStep* graph,
-           data::DataLoader& loader, const data::Dataset& test, Device device)
-      : o_(o), model_(model), adam_(adam), noise_(noise), graph_(graph), loader_(loader), test_set_(test), device_(device) {}
+           data::DataLoader& loader, const data::Dataset& test, Device device, dist::Communicator& comm)
+      : o_(o), model_(model), adam_(adam), noise_(noise), graph_(graph), loader_(loader), test_set_(test), device_(device),
+        comm_(comm), sharded_(comm.size() > 1 || o.micro_batches > 1), grads_(model.parameters(), 2) {}
 
   int64_t start_epoch(int64_t epoch) override {
     loader_.start_epoch(epoch);
@@ -199,11 +206,16 @@ class VaeSteps : public EpochSteps {
   }
   bool next_batch() override { return (batch_ = loader_.next()).has_value(); }
   void queue_step() override {
-    queued_.push_back(graph_ ? graph_->step(batch_->images.to(device_))
-                             : models::train_step_async(model_, adam_, batch_->images.to(device_), noise_));
+    const Tensor x = batch_->images.to(device_);
+    if (sharded_) {
+      const models::VaeLoss l = sharded_step(x);
+      queued_.push_back([l] { return l; });
+      return;
+    }
+    queued_.push_back([p = graph_ ? graph_->step(x) : models::train_step_async(model_, adam_, x, noise_)]() mutable { return p.get(); });
   }
   StepDone finish_step() override {
-    const models::VaeLoss l = queued_.front().get();
+    const models::VaeLoss l = queued_.front()();
     queued_.pop_front();
     loss_sum_ += l.recon_sum + model_.config().beta * l.kl_sum;
     recon_sum_ += l.recon_sum;
@@ -226,9 +238,15 @@ class VaeSteps : public EpochSteps {
   double lr() const override { return o_.lr; }
   void end_epoch(int64_t, const EpochTiming&) override {
     // The test noise stream restarts every epoch: test losses of different epochs compare models,
-    // not draws.
+    // not draws. Data-parallel: each rank takes every size()-th batch and the sums are added.
     Generator test_noise(o_.seed, kTestNoise);
-    test_ = evaluate_dataset(model_, test_set_, o_.batch_size, test_noise, device_);
+    test_ = evaluate_dataset(model_, test_set_, o_.batch_size, test_noise, device_, comm_.rank(), comm_.size());
+    if (comm_.size() > 1) {
+      const std::vector<double> t = dist::sum_over_ranks(comm_, {test_.recon, test_.kl, static_cast<double>(test_.n)});
+      test_.recon = t[0];
+      test_.kl = t[1];
+      test_.n = static_cast<int64_t>(t[2]);
+    }
   }
   void save(int64_t epoch, CheckpointSet& set, const EpochTiming& t) override {
     const std::string epoch_str = std::to_string(epoch + 1);
@@ -257,6 +275,8 @@ class VaeSteps : public EpochSteps {
                         {"img_per_s", n / t.train_s},
                         {"lr", o_.lr},
                         {"batch_size", o_.batch_size}};
+    if (comm_.size() > 1) line["ranks"] = comm_.size();
+    if (o_.micro_batches > 1) line["micro_batches"] = o_.micro_batches;
     set.stage_metrics_line(line.dump());
   }
   std::string summary(int64_t epoch, const EpochTiming& t) const override {
@@ -270,6 +290,44 @@ class VaeSteps : public EpochSteps {
   }
 
  private:
+  // One step on the batch x split into parts (engine/dist/data_parallel.h): this rank's shard of
+  // the batch, in --micro-batches parts, each part's gradient computed on its own and the parts
+  // added in the communicator's fixed order, then across the ranks; then one Adam step. Each part
+  // draws its codes where the whole batch's draw would put them (row r's noise at the batch's
+  // offset + r * D), so the numbers are those of the batch, whatever the split.
+  models::VaeLoss sharded_step(const Tensor& x) {
+    const int64_t B = x.size(0), D = model_.config().latent_dim;
+    const bool draws = model_.variational();
+    const uint64_t base = noise_.offset();
+    const dist::Rows mine = dist::shard_rows(B, comm_.size(), comm_.rank());
+    for (int64_t m = 0; m < o_.micro_batches; ++m) {
+      const dist::Rows part = dist::shard_rows(mine.size(), o_.micro_batches, m);
+      if (part.size() == 0) {
+        grads_.add_empty_part();
+        continue;
+      }
+      const int64_t first = mine.begin + part.begin;
+      const Tensor xs = x.slice(first, first + part.size());
+      adam_.zero_grad();
+      if (draws) noise_.set_offset(base + static_cast<uint64_t>(first * D));
+      models::VaeLossTensors l = model_.loss_tensors(xs, model_.forward(xs, noise_));
+      l.loss.backward();
+      const models::VaeLoss v = models::PendingVaeLoss(l).get();
+      grads_.add_part({static_cast<float>(v.recon_sum), static_cast<float>(v.kl_sum)});
+    }
+    if (draws) {
+      noise_.set_offset(base);
+      noise_.next(B * D);  // where the whole batch's draw leaves the stream
+    }
+    const std::vector<float> totals = grads_.finish(comm_);
+    adam_.step();
+    models::VaeLoss l;
+    l.recon_sum = totals[0];
+    l.kl_sum = totals[1];
+    l.n = B;
+    return l;
+  }
+
   const TrainOptions& o_;
   Autoencoder& model_;
   optim::Adam& adam_;
@@ -278,8 +336,11 @@ class VaeSteps : public EpochSteps {
   data::DataLoader& loader_;
   const data::Dataset& test_set_;
   Device device_;
+  dist::Communicator& comm_;
+  bool sharded_;
+  dist::GradientSum grads_;
   std::optional<data::Batch> batch_;
-  std::deque<models::PendingVaeLoss> queued_;
+  std::deque<std::function<models::VaeLoss()>> queued_;
   double loss_sum_ = 0, recon_sum_ = 0, kl_sum_ = 0, epoch_s_ = 0;
   int64_t seen_ = 0;
   DatasetLoss test_;  // the last test pass
@@ -292,15 +353,30 @@ void run_train(const TrainOptions& options) {
     throw std::invalid_argument("--cuda-graph needs the GPU: add --device cuda (this run is on the " +
                                 std::string(device_name(device)) + ")");
   }
-  TrainingDir run_dir(o.out);  // locked now if it exists, else created by open() once the data has loaded
+  // Data-parallel (docs/distributed.md): every rank trains the same model on its shard of each
+  // batch; rank 0 alone writes the run directory.
+  const std::unique_ptr<dist::Communicator> comm = dist::make_communicator(o.dist, device);
+  const bool writer = comm->rank() == 0;
+  if (o.cuda_graph && (comm->size() > 1 || o.micro_batches > 1)) {
+    throw std::invalid_argument("--cuda-graph captures the one-process step: leave it out with --micro-batches or several ranks");
+  }
+  std::optional<TrainingDir> run_dir;
+  if (writer) run_dir.emplace(o.out);  // locked now if it exists, else created by open() once the data has loaded
 
   data::Dataset train = data::load_dataset(o.data, data::Split::Train);
   data::Dataset test = data::load_dataset(o.data, data::Split::Test);
   train.keep_first(o.limit);
   test.keep_first(o.test_limit);
   const VaeConfig wanted = config_from_flags(o, train);
-
-  run_dir.open();
+  // Every rank must train the same thing; a difference (another flag, another data set) is named.
+  comm->check_same("the training's settings",
+                   nlohmann::json{{"config", wanted.to_json()}, {"data", o.data},           {"train_images", train.n},
+                                  {"test_images", test.n},      {"batch_size", o.batch_size}, {"lr", o.lr},
+                                  {"seed", o.seed},             {"epochs", o.epochs},         {"micro_batches", o.micro_batches},
+                                  {"resume", o.resume},         {"out", o.out}}
+                       .dump());
+  if (writer) run_dir->open();
+  comm->barrier();  // the other ranks read the directory once rank 0 has put it right (recover_run_dir)
   std::unique_ptr<Autoencoder> model;
   int64_t start_epoch = 0;
   uint64_t noise_offset = 0;
@@ -336,6 +412,10 @@ void run_train(const TrainOptions& options) {
     }
     adam.load_state_dict(state);
   }
+  // Rank 0's weights everywhere (the ranks initialized or loaded the same ones; this makes sure).
+  std::vector<Tensor> state = model->parameters();
+  for (const auto& [name, buffer] : model->named_buffers()) state.push_back(buffer);
+  dist::broadcast_tensors(*comm, state);
   if (start_epoch >= o.epochs) {
     std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs (--epochs " << o.epochs << ")\n";
     return;
@@ -347,13 +427,22 @@ void run_train(const TrainOptions& options) {
   std::unique_ptr<models::VaeGraphStep> graph_step;
   if (o.cuda_graph) graph_step = std::make_unique<models::VaeGraphStep>(*model, adam, noise);
   data::DataLoader loader(train, {.batch_size = o.batch_size, .shuffle = true, .drop_last = false, .scale = data::Scale::Unit, .seed = o.seed});
-  std::cerr << "latentlab: training " << model->config().describe() << " (" << model->num_parameters()
-            << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
-            << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
-  VaeSteps steps{o, *model, adam, noise, graph_step.get(), loader, test, device};
-  run_epochs(steps, LoopOptions(o.out, start_epoch, o.epochs, o.log_every));
-  std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch"
-            << o.epochs << ".png and recon.png in " << o.out << "\n";
+  if (writer) {
+    std::cerr << "latentlab: training " << model->config().describe() << " (" << model->num_parameters()
+              << " parameters) on " << train.name << " (" << train.n << " train, " << test.n << " test images), "
+              << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed;
+    if (comm->size() > 1) std::cerr << ", " << comm->size() << " ranks (" << comm->backend() << ")";
+    if (o.micro_batches > 1) std::cerr << ", " << o.micro_batches << " micro-batches";
+    std::cerr << "\n";
+  }
+  VaeSteps steps{o, *model, adam, noise, graph_step.get(), loader, test, device, *comm};
+  LoopOptions loop(o.out, start_epoch, o.epochs, o.log_every);
+  loop.writer = writer;
+  run_epochs(steps, loop);
+  if (writer) {
+    std::cerr << "latentlab: wrote " << model_path(o.out) << ", " << metrics_path(o.out) << ", samples_epoch" << o.epochs
+              << ".png and recon.png in " << o.out << "\n";
+  }
 }
 
 }  // namespace
@@ -385,6 +474,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--log-every", o->log_every,
                   "where stderr is not a terminal (a log, CI): a progress line every N steps (0: every 30 s)")
       ->capture_default_str();
+  cmd->add_option("--dist", o->dist,
+                  "ae/vae: data-parallel across the processes of `mpirun -np N`: auto (MPI when started by mpirun, "
+                  "else one process), none, mpi, or nccl (GPUs; unverified)")
+      ->capture_default_str()->check(CLI::IsMember({"auto", "none", "mpi", "nccl"}));
+  cmd->add_option("--micro-batches", o->micro_batches,
+                  "ae/vae: split each (rank's) batch into N parts computed one after the other and their gradients "
+                  "added (less memory; N parts in one process give a N-rank run's numbers bit for bit)")
+      ->capture_default_str();
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
   cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
@@ -402,6 +499,9 @@ void add_train_command(CLI::App& app) {
     if (o->model == "ae" || o->model == "vae") {
       run_train(*o);
       return;
+    }
+    if (dist::launcher_world_size() > 1) {
+      throw std::invalid_argument(o->model + " does not train data-parallel yet (ae and vae do): run it as one process, without mpirun");
     }
     if (o->model == "classifier") {
       ClassifierTrainOptions c;

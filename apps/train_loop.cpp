@@ -20,7 +20,7 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
     EpochTiming timing;
     timing.start = std::chrono::steady_clock::now();
     const int64_t total = steps.start_epoch(epoch);
-    progress.start_epoch(epoch, total);
+    if (o.writer) progress.start_epoch(epoch, total);
     int64_t started = 0, finished = 0;
     bool pending = false;
     std::vector<std::string> step_lines;  // this epoch's lines of steps.jsonl
@@ -34,11 +34,11 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
       line["time_s"] = timing.seconds_so_far();
       step_lines.push_back(line.dump());
       if (!done.nonfinite.empty()) {
-        progress.clear();
+        if (o.writer) progress.clear();
         throw std::runtime_error(done.nonfinite + " at epoch " + std::to_string(epoch + 1) + " step " +
                                  std::to_string(finished) + ": lower --lr (" + saved_phrase() + ")");
       }
-      progress.step(finished, timing.images, steps.running_losses());
+      if (o.writer) progress.step(finished, timing.images, steps.running_losses());
     };
     while (steps.next_batch()) {
       test_step_point(epoch + 1, ++started);
@@ -46,7 +46,7 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
       if (pending) finish();
       pending = true;
       if (const int sig = StopSignals::pending()) {
-        progress.clear();
+        if (o.writer) progress.clear();
         throw Interrupted(sig, "stopped by " + signal_name(sig) + " in epoch " + std::to_string(epoch + 1) + " after step " +
                                    std::to_string(started) + " of " + std::to_string(total) +
                                    " (the epoch is not saved): " + saved_phrase());
@@ -55,15 +55,17 @@ void run_epochs(EpochSteps& steps, const LoopOptions& o) {
     if (pending) finish();
     timing.train_s = timing.seconds_so_far();
     steps.end_epoch(epoch, timing);
-    // The epoch's files replace the previous epoch's together, or not at all (apps/run_dir.h).
-    CheckpointSet set(o.out, epoch + 1);
-    save_checkpoint(set, epoch + 1, saved_epoch, [&] {
-      steps.save(epoch, set, timing);
-      set.stage_jsonl("steps.jsonl", step_lines);
-    });
+    if (o.writer) {
+      // The epoch's files replace the previous epoch's together, or not at all (apps/run_dir.h).
+      CheckpointSet set(o.out, epoch + 1);
+      save_checkpoint(set, epoch + 1, saved_epoch, [&] {
+        steps.save(epoch, set, timing);
+        set.stage_jsonl("steps.jsonl", step_lines);
+      });
+      progress.clear();
+      std::fprintf(stderr, "%s\n", steps.summary(epoch, timing).c_str());
+    }
     saved_epoch = epoch + 1;
-    progress.clear();
-    std::fprintf(stderr, "%s\n", steps.summary(epoch, timing).c_str());
     // A signal during the test pass or the save: the epoch is complete and saved; stop here.
     if (const int sig = StopSignals::pending(); sig != 0 && epoch + 1 < o.epochs) {
       throw Interrupted(sig, "stopped by " + signal_name(sig) + " after epoch " + std::to_string(epoch + 1) + ": " +

@@ -73,6 +73,9 @@ struct LoopOptions {
   std::string out;  // the run directory
   int64_t start_epoch = 0, epochs = 1;  // trains epochs start_epoch .. epochs - 1 (0-based)
   int64_t log_every = 0;  // apps/train_progress.h
+  // False on the ranks of a data-parallel run other than 0: they train and test as rank 0 does,
+  // but write nothing (no checkpoint, no steps.jsonl, no progress or summary lines).
+  bool writer = true;
   // What a stop says about what is saved, given the last saved epoch (0: none); default:
   // last_checkpoint_phrase(out, saved_epoch), "the last complete checkpoint is epoch 3 in DIR; ...".
   std::function<std::string(int64_t saved_epoch)> saved_phrase;

@@ -304,14 +304,20 @@ VaeLoss eval_batch(Autoencoder& model, const Tensor& x, Generator& noise) {
 }
 
 DatasetLoss evaluate_dataset(Autoencoder& model, const data::Dataset& dataset, int64_t batch_size, Generator& noise,
-                             Device device) {
+                             Device device, int64_t part, int64_t parts) {
+  if (parts < 1 || part < 0 || part >= parts) throw std::invalid_argument("evaluate_dataset: part " + std::to_string(part) + " of " + std::to_string(parts));
   data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = false, .drop_last = false,
                                     .scale = data::Scale::Unit, .seed = 0});
   const bool was_training = model.is_training();
   model.eval();
   DatasetLoss t;
   loader.start_epoch(0);
-  while (auto batch = loader.next()) {
+  for (int64_t k = 0; auto batch = loader.next(); ++k) {
+    if (k % parts != part) {
+      // What the forward pass would draw: one normal per latent value of the batch (VAE only).
+      if (model.variational()) noise.next(batch->images.size(0) * model.config().latent_dim);
+      continue;
+    }
     const VaeLoss l = eval_batch(model, batch->images.to(device), noise);
     t.recon += l.recon_sum;
     t.kl += l.kl_sum;

@@ -184,7 +184,10 @@ struct DatasetLoss {
   double kl_per_image() const { return kl / static_cast<double>(n); }
   double loss_per_image(double beta) const { return (recon + beta * kl) / static_cast<double>(n); }
 };
+// With parts > 1, only the batches k with k % parts == part are evaluated (a data-parallel run's
+// ranks share the test pass, then add their sums); the VAE's noise stream still moves past the
+// skipped batches' draws, so every batch sees the codes the whole pass would draw for it.
 DatasetLoss evaluate_dataset(Autoencoder& model, const data::Dataset& dataset, int64_t batch_size, Generator& noise,
-                             Device device = Device::CPU);
+                             Device device = Device::CPU, int64_t part = 0, int64_t parts = 1);
 
 }  // namespace ll::models
