@@ -275,7 +275,12 @@ class VaeSteps : public EpochSteps {
                         {"img_per_s", n / t.train_s},
                         {"lr", o_.lr},
                         {"batch_size", o_.batch_size}};
-    if (comm_.size() > 1) line["ranks"] = comm_.size();
+    if (comm_.size() > 1) {
+      // The all-reduce of the gradients: its time per step, waiting for the slowest rank included.
+      const auto [exchange_s, exchanges] = grads_.take_exchange_time();
+      line["ranks"] = comm_.size();
+      line["all_reduce_ms_per_step"] = exchanges > 0 ? 1e3 * exchange_s / static_cast<double>(exchanges) : 0.0;
+    }
     if (o_.micro_batches > 1) line["micro_batches"] = o_.micro_batches;
     set.stage_metrics_line(line.dump());
   }

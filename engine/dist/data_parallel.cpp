@@ -1,6 +1,7 @@
 #include "engine/dist/data_parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -51,7 +52,16 @@ std::vector<float> GradientSum::finish(Communicator& comm) {
   for (const auto& p : parts_) ptrs.push_back(p.data());
   std::vector<float>& sum = parts_.front();
   sum_in_fixed_order(ptrs.data(), static_cast<int>(ptrs.size()), sum.data(), total_);
-  comm.all_reduce_sum(sum.data(), total_);
+  const auto t0 = std::chrono::steady_clock::now();
+  if (comm.buffer_device() == Device::CPU) {
+    comm.all_reduce_sum(sum.data(), total_);
+  } else {  // NCCL reduces device memory (unverified: no GPU has run this path yet)
+    Tensor on_device = Tensor::from_vector(sum, {total_}, comm.buffer_device());
+    comm.all_reduce_sum(on_device.data(), total_);
+    sum = on_device.to_vector();
+  }
+  exchange_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++exchanges_;
   size_t at = 0;
   {
     NoGradGuard no_grad;
@@ -65,6 +75,13 @@ std::vector<float> GradientSum::finish(Communicator& comm) {
   std::vector<float> scalars(sum.begin() + static_cast<std::ptrdiff_t>(at), sum.end());
   parts_.clear();
   return scalars;
+}
+
+std::pair<double, int64_t> GradientSum::take_exchange_time() {
+  const std::pair<double, int64_t> t{exchange_s_, exchanges_};
+  exchange_s_ = 0;
+  exchanges_ = 0;
+  return t;
 }
 
 void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors) {

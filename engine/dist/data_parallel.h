@@ -16,6 +16,7 @@
 // costs a few milliseconds (bench/results/dist_cpu.md).
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/dist/communicator.h"
@@ -46,8 +47,13 @@ class GradientSum {
   // each parameter's total gradient (on its own device) and returns the scalars' totals. Clears the
   // parts for the next step.
   std::vector<float> finish(Communicator& comm);
+  // Wall-clock seconds spent in comm.all_reduce_sum by finish() since the last call (the cost of
+  // the exchange, waiting for slower ranks included), and the number of finish() calls; then zero.
+  std::pair<double, int64_t> take_exchange_time();
 
  private:
+  double exchange_s_ = 0;
+  int64_t exchanges_ = 0;
   std::vector<Tensor> params_;
   int64_t scalars_ = 0, total_ = 0;
   std::vector<std::vector<float>> parts_;
