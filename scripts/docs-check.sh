@@ -27,16 +27,26 @@ if ! bash scripts/fetch-mnist.sh > "$scratch/fetch.log" 2>&1; then
   mnist="skipped: scripts/fetch-mnist.sh failed ($(tail -1 "$scratch/fetch.log"))"
 fi
 
-# The commands, in document order: lines of fenced code that start with "$B ", comments removed.
+# The commands, in document order: lines of fenced code that start with "$B " or with
+# "mpirun -np N $B " (data-parallel training, run under Open MPI where it is installed), comments
+# removed.
 commands=()
 for doc in README.md docs/*.md; do
   while IFS= read -r line; do commands+=("$line"); done < <(
-    awk '/^```/ {inside = !inside; next} inside && /^\$B / {sub(/[ ]+# .*$/, ""); print}' "$doc")
+    awk '/^```/ {inside = !inside; next} inside && /^(mpirun -np [0-9]+ )?\$B / {sub(/[ ]+# .*$/, ""); print}' "$doc")
 done
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # Open MPI's mpirun, as root (CI)
+mpi=ok
+command -v mpirun > /dev/null || mpi="skipped: no mpirun (apt-get install openmpi-bin libopenmpi-dev)"
 
-# Less work, the same command.
+# The command without its launcher: "$B ..." (what decides its kind and its size).
+body() { sed -E 's/^mpirun -np [0-9]+ //' <<< "$1"; }
+
+# Less work, the same command (and the same launcher).
 shrink() {
-  local c="$1"
+  local launcher="" c
+  c=$(body "$1")
+  [[ "$1" == mpirun* ]] && launcher="${1%%\$B *}"
   if [[ "$c" == *" --resume"* ]]; then
     c=$(sed -E 's/--epochs [0-9]+/--epochs 2/' <<< "$c")
   else
@@ -52,7 +62,7 @@ shrink() {
       *) c+=" --limit 512 --test-limit 200" ;;
     esac
   fi
-  printf '%s' "$c"
+  printf '%s' "$launcher$c"
 }
 
 cd "$scratch"
@@ -72,6 +82,11 @@ run_one() {
     skipped=$((skipped + 1))
     return
   fi
+  if [[ "$c" == mpirun* && "$mpi" != ok ]]; then
+    echo "  $mpi: $original"
+    skipped=$((skipped + 1))
+    return
+  fi
   if timeout 900 bash -c "B='$B'; ${c}" > "$scratch/out.log" 2>&1; then
     passed=$((passed + 1))
   else
@@ -85,7 +100,7 @@ run_one() {
 # the same run: counted once), then `sample` (its files are read by others), then the rest.
 declare -A trained
 for c in "${commands[@]}"; do
-  [[ "$c" == '$B train '* ]] || continue
+  [[ "$(body "$c")" == '$B train '* ]] || continue
   out=$(sed -nE 's/.*--out ([^ ]+).*/\1/p' <<< "$c")
   if [[ "$c" != *" --resume"* && -n "${trained[$out]:-}" ]]; then
     echo "  the same run as an earlier command (--out $out): $c"
@@ -94,7 +109,7 @@ for c in "${commands[@]}"; do
   trained[$out]=1
   run_one "$c"
 done
-for c in "${commands[@]}"; do [[ "$c" == '$B sample '* ]] && run_one "$c"; done
-for c in "${commands[@]}"; do [[ "$c" == '$B train '* || "$c" == '$B sample '* ]] || run_one "$c"; done
+for c in "${commands[@]}"; do [[ "$(body "$c")" == '$B sample '* ]] && run_one "$c"; done
+for c in "${commands[@]}"; do b=$(body "$c"); [[ "$b" == '$B train '* || "$b" == '$B sample '* ]] || run_one "$c"; done
 echo "docs-check: ${#commands[@]} documented commands: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
