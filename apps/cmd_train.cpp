@@ -153,13 +153,14 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
   const Models autoencoders{"ae", "vae"}, gans{"dcgan", "gan128", "cgan"};
   Models resumable = autoencoders;
   resumable.insert(resumable.end(), gans.begin(), gans.end());
+  const Models data_parallel{"ae", "vae", "dcgan", "cgan"};  // docs/distributed.md
   const std::vector<std::pair<const char*, Models>> only{
       {"--arch", autoencoders},       {"--latent-dim", autoencoders}, {"--hidden", autoencoders},
       {"--conv-channels", autoencoders}, {"--recon", autoencoders},   {"--beta", {"vae"}},
       {"--cuda-graph", autoencoders}, {"--test-limit", autoencoders}, {"--nz", gans},
       {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
       {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
-      {"--resume", resumable},        {"--dist", autoencoders},       {"--micro-batches", autoencoders}};
+      {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel}};
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
     std::string list;
@@ -505,8 +506,8 @@ void add_train_command(CLI::App& app) {
       run_train(*o);
       return;
     }
-    if (dist::launcher_world_size() > 1) {
-      throw std::invalid_argument(o->model + " does not train data-parallel yet (ae and vae do): run it as one process, without mpirun");
+    if (o->model == "classifier" && dist::launcher_world_size() > 1) {
+      throw std::invalid_argument("the classifier does not train data-parallel: run it as one process, without mpirun");
     }
     if (o->model == "classifier") {
       ClassifierTrainOptions c;
@@ -544,6 +545,8 @@ void add_train_command(CLI::App& app) {
     g.lr_given = o->lr_given;
     g.beta1_given = cmd->count("--beta1") > 0;
     g.batch_size_given = o->batch_size_given;
+    g.dist = o->dist;
+    g.micro_batches = o->micro_batches;
     run_train_gan(g);
   });
 }

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,8 @@
 #include "data/loader.h"
 #include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "engine/dist/communicator.h"
+#include "engine/dist/data_parallel.h"
 #include "engine/ops/ops.h"
 #include "engine/optim/optimizer.h"
 #include "models/gan.h"
@@ -52,9 +55,11 @@ class GanSteps : public EpochSteps {
  public:
   GanSteps(const GanTrainOptions& o, const GanConfig& c, models::GanGenerator& g, models::GanDiscriminator& d,
            optim::Adam& opt_g, optim::Adam& opt_d, Generator& noise, data::DataLoader& loader, FidEvaluator* fid,
-           const Tensor& fixed_z, const std::vector<int32_t>& fixed_labels, int64_t grid_cols, Device device)
+           const Tensor& fixed_z, const std::vector<int32_t>& fixed_labels, int64_t grid_cols, Device device,
+           dist::Communicator& comm)
       : o_(o), c_(c), g_(g), d_(d), opt_g_(opt_g), opt_d_(opt_d), noise_(noise), loader_(loader), fid_(fid),
-        fixed_z_(fixed_z), fixed_labels_(fixed_labels), grid_cols_(grid_cols), device_(device) {}
+        fixed_z_(fixed_z), fixed_labels_(fixed_labels), grid_cols_(grid_cols), device_(device), comm_(comm),
+        sharded_(comm.size() > 1 || o.micro_batches > 1), d_grads_(d.parameters(), 5), g_grads_(g.parameters(), 2) {}
 
   int64_t start_epoch(int64_t epoch) override {
     loader_.start_epoch(epoch);
@@ -67,10 +72,18 @@ class GanSteps : public EpochSteps {
     const int64_t n = batch_->images.size(0);
     const Tensor z = randn({n, c_.nz}, noise_, device_);
     const std::vector<int32_t> labels = c_.conditional() ? batch_->labels : std::vector<int32_t>{};
-    queued_.push_back({models::gan_train_step_async(g_, d_, opt_g_, opt_d_, batch_->images.to(device_), labels, z), n});
+    if (sharded_) {
+      const models::GanStepResult r = sharded_step(batch_->images.to(device_), labels, z);
+      queued_.push_back({[r] { return r; }, n});
+      return;
+    }
+    queued_.push_back({[p = models::gan_train_step_async(g_, d_, opt_g_, opt_d_, batch_->images.to(device_), labels, z)]() mutable {
+                         return p.get();
+                       },
+                       n});
   }
   StepDone finish_step() override {
-    const models::GanStepResult r = queued_.front().first.get();
+    const models::GanStepResult r = queued_.front().first();
     StepDone done;
     done.images = queued_.front().second;
     queued_.pop_front();
@@ -99,6 +112,7 @@ class GanSteps : public EpochSteps {
   }
   double lr() const override { return o_.lr; }
   void end_epoch(int64_t, const EpochTiming&) override {
+    if (comm_.rank() != 0) return;  // the pictures and the FID are rank 0's (it alone writes)
     {
       NoGradGuard no_grad;
       g_.eval();
@@ -145,6 +159,13 @@ class GanSteps : public EpochSteps {
                         {"d_real", sum_.d_real / k},    {"d_fake", sum_.d_fake / k},     {"d_accuracy", sum_.d_accuracy / k},
                         {"epoch_s", t.seconds_so_far()}, {"img_per_s", static_cast<double>(seen_) / t.train_s}, {"lr", o_.lr},
                         {"beta1", o_.beta1},            {"batch_size", o_.batch_size}};
+    if (comm_.size() > 1) {
+      const auto [d_s, d_n] = d_grads_.take_exchange_time();
+      const auto [g_s, g_n] = g_grads_.take_exchange_time();
+      line["ranks"] = comm_.size();
+      line["all_reduce_ms_per_step"] = d_n > 0 ? 1e3 * (d_s + g_s) / static_cast<double>(d_n) : 0.0;  // D's and G's
+    }
+    if (o_.micro_batches > 1) line["micro_batches"] = o_.micro_batches;
     if (fid_) {
       line["fid"] = fid_json_["fid"];
       line["fid_n"] = o_.fid_n;
@@ -165,6 +186,90 @@ class GanSteps : public EpochSteps {
   }
 
  private:
+  // models::gan_train_step on the batch split into parts (engine/dist/data_parallel.h): this rank's
+  // shard in --micro-batches parts. D's step: each part's two backward passes (real, then G(z) held
+  // fixed), the parts' gradients added over the parts and the ranks, then D's Adam step; G's step:
+  // each part through the updated D, the same sum, G's Adam step. Each part's losses are its means
+  // times its share of the batch (n_part / B), so the sum is the gradient of the batch's mean, as
+  // the one-process step's. BatchNorm normalizes each part by its own statistics (the default of
+  // PyTorch's DistributedDataParallel); so, unlike the autoencoders', a GAN's parts are not the
+  // one-process step, but N ranks still equal --micro-batches N in one process, parameter for
+  // parameter (BatchNorm's running statistics are rank 0's, updated by its shard alone).
+  models::GanStepResult sharded_step(const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z) {
+    const int64_t B = real.size(0);
+    const dist::Rows mine = dist::shard_rows(B, comm_.size(), comm_.rank());
+    struct Part {
+      int64_t first = 0, n = 0;
+      float share = 0;  // n / B
+      std::vector<int32_t> labels;
+      Tensor fake;  // G(z) of the part, kept with its graph from D's step to G's
+    };
+    std::vector<Part> parts;
+    for (int64_t m = 0; m < o_.micro_batches; ++m) {
+      const dist::Rows r = dist::shard_rows(mine.size(), o_.micro_batches, m);
+      Part p;
+      p.first = mine.begin + r.begin;
+      p.n = r.size();
+      p.share = static_cast<float>(static_cast<double>(p.n) / static_cast<double>(B));
+      if (!labels.empty()) p.labels.assign(labels.begin() + p.first, labels.begin() + p.first + p.n);
+      parts.push_back(std::move(p));
+    }
+    auto mean_sigmoid_sum = [](const Tensor& logits) {  // sum of D's probabilities, and of right calls
+      double s = 0;
+      for (float v : logits.to_vector()) s += 1.0 / (1.0 + std::exp(-static_cast<double>(v)));
+      return s;
+    };
+    auto positives = [](const Tensor& logits, bool want_positive) {
+      int64_t k = 0;
+      for (float v : logits.to_vector()) k += (v > 0) == want_positive ? 1 : 0;
+      return static_cast<double>(k);
+    };
+    const double b = static_cast<double>(B);
+    // (1) D: loss_real * share, loss_fake * share; the figures as shares of the batch's.
+    for (Part& p : parts) {
+      if (p.n == 0) {
+        d_grads_.add_empty_part();
+        continue;
+      }
+      const Tensor x = real.slice(p.first, p.first + p.n), zp = z.slice(p.first, p.first + p.n);
+      opt_d_.zero_grad();
+      const Tensor out_real = d_.forward(x, p.labels);
+      const Tensor loss_real = scale(bce_with_logits(out_real, Tensor::ones({p.n}, device_)), p.share);
+      loss_real.backward();
+      p.fake = g_.forward(zp, p.labels);
+      const Tensor out_fake = d_.forward(p.fake.detach(), p.labels);
+      const Tensor loss_fake = scale(bce_with_logits(out_fake, Tensor::zeros({p.n}, device_)), p.share);
+      loss_fake.backward();
+      d_grads_.add_part({loss_real.item(), loss_fake.item(), static_cast<float>(mean_sigmoid_sum(out_real) / b),
+                         static_cast<float>(mean_sigmoid_sum(out_fake) / b),
+                         static_cast<float>((positives(out_real, true) + positives(out_fake, false)) / (2 * b))});
+    }
+    const std::vector<float> d_totals = d_grads_.finish(comm_);
+    opt_d_.step();
+    // (2) G through the updated D.
+    for (Part& p : parts) {
+      if (p.n == 0) {
+        g_grads_.add_empty_part();
+        continue;
+      }
+      opt_g_.zero_grad();
+      const Tensor out = d_.forward(p.fake, p.labels);
+      const Tensor loss_g = scale(bce_with_logits(out, Tensor::ones({p.n}, device_)), p.share);
+      loss_g.backward();
+      g_grads_.add_part({loss_g.item(), static_cast<float>(mean_sigmoid_sum(out) / b)});
+    }
+    const std::vector<float> g_totals = g_grads_.finish(comm_);
+    opt_g_.step();
+    models::GanStepResult r;
+    r.loss_d = static_cast<double>(d_totals[0]) + d_totals[1];
+    r.d_real = d_totals[2];
+    r.d_fake = d_totals[3];
+    r.d_accuracy = d_totals[4];
+    r.loss_g = g_totals[0];
+    r.d_fake_after = g_totals[1];
+    return r;
+  }
+
   const GanTrainOptions& o_;
   const GanConfig& c_;
   models::GanGenerator& g_;
@@ -178,8 +283,11 @@ class GanSteps : public EpochSteps {
   const std::vector<int32_t>& fixed_labels_;
   int64_t grid_cols_;
   Device device_;
+  dist::Communicator& comm_;
+  bool sharded_;
+  dist::GradientSum d_grads_, g_grads_;
   std::optional<data::Batch> batch_;
-  std::deque<std::pair<models::PendingGanStep, int64_t>> queued_;  // a step and its batch's size
+  std::deque<std::pair<std::function<models::GanStepResult()>, int64_t>> queued_;  // a step and its batch's size
   models::GanStepResult sum_;
   int64_t steps_ = 0, seen_ = 0;
   Tensor sample_images_;
@@ -192,7 +300,14 @@ void run_train_gan(const GanTrainOptions& options) {
   check_training_flags(o.epochs, o.batch_size, 2, o.lr, o.limit);
   const Device device = apply_device_flags(o.device);
   if (o.image_size < 0) throw std::invalid_argument("--image-size must be positive (or 0 for the model's own size)");
-  TrainingDir run_dir(o.out);  // locked now if it exists, else created by open() once the data has loaded
+  // Data-parallel (docs/distributed.md): dcgan and cgan; rank 0 alone writes the run directory.
+  const std::unique_ptr<dist::Communicator> comm = dist::make_communicator(o.dist, device);
+  const bool writer = comm->rank() == 0;
+  if (o.model == "gan128" && (comm->size() > 1 || o.micro_batches > 1)) {
+    throw std::invalid_argument("gan128 does not train data-parallel yet (its dropout masks would differ): run it as one process");
+  }
+  std::optional<TrainingDir> run_dir;
+  if (writer) run_dir.emplace(o.out);  // locked now if it exists, else created by open() once the data has loaded
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
   data::Dataset train = data::load_dataset(o.data, data::Split::Train, folder_size);
   train.keep_first(o.limit);
@@ -228,7 +343,14 @@ void run_train_gan(const GanTrainOptions& options) {
   };
   if (!o.resume) check_batch();  // (a resumed run's batch size is the run's: checked once it is read)
 
-  run_dir.open();
+  comm->check_same("the training's settings",
+                   nlohmann::json{{"config", c.to_json()}, {"data", o.data}, {"train_images", train.n},
+                                  {"batch_size", o.batch_size}, {"lr", o.lr}, {"beta1", o.beta1}, {"seed", o.seed},
+                                  {"epochs", o.epochs}, {"micro_batches", o.micro_batches}, {"resume", o.resume},
+                                  {"out", o.out}, {"fid_n", o.fid_n}}
+                       .dump());
+  if (writer) run_dir->open();
+  comm->barrier();  // the other ranks read the directory once rank 0 has put it right
   Generator init(o.seed, kInit);
   models::GanGenerator g(c, init);
   models::GanDiscriminator d(c, init);
@@ -264,8 +386,15 @@ void run_train_gan(const GanTrainOptions& options) {
                                " are not from the generator's epoch (the run was stopped while saving)");
     }
   }
+  // Rank 0's weights and BatchNorm statistics everywhere.
+  std::vector<Tensor> state = g.parameters();
+  for (Module* m : std::vector<Module*>{&g, &d}) {
+    if (m == &d) for (const Tensor& t : d.parameters()) state.push_back(t);
+    for (const auto& [name, buffer] : m->named_buffers()) state.push_back(buffer);
+  }
+  dist::broadcast_tensors(*comm, state);
   if (start_epoch >= o.epochs) {
-    std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
+    if (writer) std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
     return;
   }
 
@@ -284,7 +413,7 @@ void run_train_gan(const GanTrainOptions& options) {
                                   .scale = data::Scale::Symmetric, .seed = o.seed});
   // FID after every epoch, when a classifier of matching images is at hand (apps/fid_eval.h).
   std::unique_ptr<FidEvaluator> fid;
-  if (o.fid_n > 0) {
+  if (o.fid_n > 0 && writer) {
     const std::string dir = o.classifier.empty() ? default_classifier_dir(o.data) : o.classifier;
     if (!o.classifier.empty() || fs::exists(fs::path(dir) / "classifier.safetensors")) {
       fid = std::make_unique<FidEvaluator>(dir, device);
@@ -300,13 +429,22 @@ void run_train_gan(const GanTrainOptions& options) {
                 << " --out " << dir << "` makes one)\n";
     }
   }
-  std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
-            << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
-            << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed << "\n";
-  GanSteps steps{o, c, g, d, opt_g, opt_d, noise, loader, fid.get(), fixed_z, fixed_labels, grid_cols, device};
-  run_epochs(steps, LoopOptions(o.out, start_epoch, o.epochs, o.log_every));
-  std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
-            << o.epochs << ".png in " << o.out << "\n";
+  if (writer) {
+    std::cerr << "latentlab: training " << models::gan_arch_name(c.arch) << " (G " << g.num_parameters() << ", D "
+              << d.num_parameters() << " parameters) on " << train.name << " (" << train.n << " images), "
+              << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed;
+    if (comm->size() > 1) std::cerr << ", " << comm->size() << " ranks (" << comm->backend() << ")";
+    if (o.micro_batches > 1) std::cerr << ", " << o.micro_batches << " micro-batches";
+    std::cerr << "\n";
+  }
+  GanSteps steps{o, c, g, d, opt_g, opt_d, noise, loader, fid.get(), fixed_z, fixed_labels, grid_cols, device, *comm};
+  LoopOptions loop(o.out, start_epoch, o.epochs, o.log_every);
+  loop.writer = writer;
+  run_epochs(steps, loop);
+  if (writer) {
+    std::cerr << "latentlab: wrote generator.safetensors, discriminator.safetensors, metrics.jsonl and samples_epoch"
+              << o.epochs << ".png in " << o.out << "\n";
+  }
 }
 
 }  // namespace ll::app

@@ -34,6 +34,8 @@ struct GanTrainOptions {
   int64_t fid_n = 5000;        // samples for the FID after each epoch (0: none)
   std::string classifier;      // its classifier (default: runs/classifier-<data>, when it exists)
   int64_t log_every = 0;       // progress lines where stderr is not a terminal (apps/train_progress.h)
+  std::string dist = "auto";   // --dist (engine/dist/communicator.h); dcgan and cgan train data-parallel
+  int64_t micro_batches = 1;   // --micro-batches: parts of each rank's batch, one after the other
   // Given on the command line: --resume takes the run's recorded values of the others.
   bool lr_given = false, beta1_given = false, batch_size_given = false;
 };

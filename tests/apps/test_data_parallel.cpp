@@ -3,6 +3,7 @@
 //   - N ranks give, bit for bit, the one-process run with --micro-batches N (the same parts, added in
 //     the same fixed order), for N = 2 and for N = 3 with a last batch smaller than the ranks (an
 //     empty shard); and the plain one-process run within float32 rounding of the sums' order;
+//   - the same for dcgan and cgan on 2 ranks, parameter for parameter;
 //   - a run trained on 2 ranks resumes on one process (and the other way), the same as straight;
 //   - ranks given different settings stop at once, naming the difference;
 //   - a rank killed in the middle of an epoch ends the job within seconds, the last completed
@@ -157,6 +158,34 @@ TEST_F(DataParallel, RanksEqualMicroBatchesBitForBitAndTheOneProcessRunToRoundin
               1e-4 * last_metrics(t_ / "one")["test_loss"].get<double>());
 }
 
+// The GANs: N ranks equal --micro-batches N in every parameter, bit for bit, and in the figures;
+// BatchNorm's running statistics are rank 0's own (each part normalizes by its own statistics, as
+// DistributedDataParallel's default), so those are not compared.
+TEST_F(DataParallel, GansOnTwoRanksEqualTwoMicroBatches) {
+  const std::string bin = LATENTLAB_BIN;
+  test::write_bars(t_ / "bars");
+  for (const std::string model : {"dcgan", "cgan"}) {
+    const std::string args = " train " + model + " --data " + (t_ / "bars") +
+                             " --epochs 2 --batch-size 16 --ngf 8 --ndf 8 --nz 8 --fid-n 0 --seed 3 --device cpu --out ";
+    Shell r = sh(mpirun(2) + bin + args + (t_ / (model + "2")), t_ / (model + "2.log"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    r = sh(bin + args + (t_ / (model + "m")) + " --micro-batches 2", t_ / (model + "m.log"));
+    ASSERT_EQ(r.status, 0) << r.output;
+    for (const char* file : {"generator.safetensors", "discriminator.safetensors"}) {
+      const auto a = tensors_of(t_ / (model + "2/" + file)), b = tensors_of(t_ / (model + "m/" + file));
+      int compared = 0;
+      for (const auto& [name, x] : a) {
+        if (name.find("running_") != std::string::npos || name.find("num_batches") != std::string::npos) continue;
+        EXPECT_EQ(x.to_vector(), b.at(name).to_vector()) << model << " " << file << " " << name;
+        ++compared;
+      }
+      EXPECT_GT(compared, 3);
+    }
+    const auto ma = last_metrics(t_ / (model + "2")), mb = last_metrics(t_ / (model + "m"));
+    for (const char* key : {"loss_d", "loss_g", "d_real", "d_fake", "d_accuracy"}) EXPECT_EQ(ma[key], mb[key]) << model << " " << key;
+  }
+}
+
 TEST_F(DataParallel, ResumesWithAnotherNumberOfRanks) {
   const std::string bin = LATENTLAB_BIN;
   ASSERT_EQ(sh(bin + train_args(t_, "straight", 2) + " --micro-batches 2", t_ / "s.log").status, 0);
@@ -227,16 +256,16 @@ TEST_F(DataParallel, AKilledRankEndsTheJobAndTheLastEpochIsIntact) {
 namespace ll::app {
 namespace {
 
-// The flags of data-parallel training are the autoencoders' (the GANs and the classifier train as
-// one process), checked like every other flag: one line, nothing written.
+// The flags of data-parallel training are for ae, vae, dcgan and cgan (gan128 and the classifier
+// train as one process), checked like every other flag: one line, nothing written.
 TEST(DataParallelFlags, AreForAeAndVae) {
   TempDir t("dist_flags");
   test::write_toy_dataset(t / "data", 20, 8);
-  test::Result r = test::run({"train", "dcgan", "--data", t / "data", "--out", t / "g", "--micro-batches", "2"});
+  test::Result r = test::run({"train", "gan128", "--data", t / "data", "--out", t / "g", "--micro-batches", "2"});
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("--micro-batches is for ae, vae, not dcgan"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--micro-batches is for ae, vae, dcgan, cgan, not gan128"), std::string::npos) << r.err;
   r = test::run({"train", "classifier", "--data", t / "data", "--out", t / "c", "--dist", "none"});
-  EXPECT_NE(r.err.find("--dist is for ae, vae, not classifier"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--dist is for ae, vae, dcgan, cgan, not classifier"), std::string::npos) << r.err;
   r = test::run({"train", "vae", "--data", t / "data", "--out", t / "v", "--micro-batches", "0"});
   EXPECT_NE(r.err.find("--micro-batches must be in 1..4096"), std::string::npos) << r.err;
   r = test::run({"train", "vae", "--data", t / "data", "--out", t / "v", "--dist", "tcp"});
