@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ make pkg-config libopenblas-dev libgtest-dev libbenchmark-dev
-          nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev dataset-fashion-mnist python3)
+          nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev libcpp-httplib-dev dataset-fashion-mnist python3)
 
 missing=()
 for p in "${packages[@]}"; do
