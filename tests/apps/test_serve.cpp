@@ -493,6 +493,7 @@ TEST_F(Serve, HttpServerOnLoopback) {
   httplib::Client client("127.0.0.1", port);
   client.set_connection_timeout(5, 0);
   client.set_read_timeout(10, 0);
+  client.set_tcp_nodelay(true);
   // bind() already listens, so a request made before run() reaches its accept loop waits in the
   // socket's backlog rather than failing.
   auto page = client.Get("/");
@@ -546,6 +547,7 @@ TEST_F(Serve, HttpServerOnLoopback) {
     clients.emplace_back([&, c] {
       httplib::Client cl("127.0.0.1", port);
       cl.set_read_timeout(20, 0);
+      cl.set_tcp_nodelay(true);  // no 40 ms Nagle/delayed-ACK wait per request (bench/results/serve_load.md)
       for (int i = 0; i < 25; ++i) {
         const json body{{"code", {0.1 * c, 0.01 * i, 0, 0}}};
         auto r = cl.Post("/api/decode", body.dump(), "application/json");
