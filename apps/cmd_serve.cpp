@@ -9,6 +9,7 @@
 // or SIGTERM.
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <iostream>
 #include <memory>
@@ -38,6 +39,9 @@ struct ServeOptions {
 
 void run_serve(const ServeOptions& o) {
   const auto start = std::chrono::steady_clock::now();
+  // A client that hangs up while its answer is being written must cost an EPIPE on that socket,
+  // not the process (SIGPIPE's default action ends it).
+  std::signal(SIGPIPE, SIG_IGN);
   ExplorerOptions eo;
   eo.data = o.data;
   eo.map_points = o.map_points;

@@ -6,7 +6,8 @@
 // 100 ms a round trip), the map (VAE: a click decodes that point), a seeded batch, an interpolation
 // (lerp, then slerp), an arithmetic, a traversal and the outlier list (VAE). Any console error,
 // uncaught exception, failed request or HTTP error status fails the test. Screenshots go to
-// OUT_DIR/explorer-NAME.png. Exits 1 on the first failed check, naming it.
+// OUT_DIR/explorer-NAME.png (the whole page) and explorer-NAME-top.png (its first 1400x1000).
+// Exits 1 on the first failed check, naming it.
 import fs from "node:fs";
 import path from "node:path";
 import puppeteer from "puppeteer-core";
@@ -192,7 +193,11 @@ async function testPage(browser, name, url) {
 
   const shot = path.join(outDir, `explorer-${name}.png`);
   await page.screenshot({ path: shot, fullPage: true });
-  console.log(`  screenshot: ${shot}`);
+  // The first screen alone (the code, the map or the batch, the interpolation), for the README.
+  const top = path.join(outDir, `explorer-${name}-top.png`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: top, clip: { x: 0, y: 0, width: 1400, height: 1000 } });
+  console.log(`  screenshots: ${shot}, ${top}`);
   check(problems.length === 0, `no console errors, page errors or failed requests${problems.length ? ": " + problems.join("; ") : ""}`);
   await page.close();
 }
