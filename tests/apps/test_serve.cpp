@@ -38,38 +38,40 @@ std::vector<std::string> gan_args(const std::string& model, const std::string& d
           "--nz", "16", "--seed", "3", "--device", "cpu"};
 }
 
-// One run of each kind, trained once for the suite, and an explorer over each.
+// One run of each kind and an explorer over it, each trained on first use: ctest runs every test
+// in a process of its own, so a test trains only the runs it uses.
 class Serve : public testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = std::make_unique<TempDir>("serve");
-    vae_dir_ = test::train_toy_model(*dir_, "vae", "vae", 4, 3);
-    ae_dir_ = test::train_toy_model(*dir_, "ae", "ae", 3, 3);
-    test::write_bars(*dir_ / "bars");
-    for (const char* m : {"dcgan", "cgan"}) {
-      const test::Result r = test::run(gan_args(m, *dir_ / "bars", *dir_ / m));
-      ASSERT_EQ(r.status, 0) << r.err;
-    }
-    vae_ = std::make_unique<Explorer>(GenerativeRun::open(vae_dir_), ExplorerOptions{});
-    ae_ = std::make_unique<Explorer>(GenerativeRun::open(ae_dir_), ExplorerOptions{});
-    dcgan_ = std::make_unique<Explorer>(GenerativeRun::open(*dir_ / "dcgan"), ExplorerOptions{});
-    cgan_ = std::make_unique<Explorer>(GenerativeRun::open(*dir_ / "cgan"), ExplorerOptions{});
-  }
   static void TearDownTestSuite() {
-    vae_.reset();
-    ae_.reset();
-    dcgan_.reset();
-    cgan_.reset();
+    for (auto& e : explorers_) e.reset();
     dir_.reset();
+  }
+  static TempDir& dir() {
+    if (!dir_) dir_ = std::make_unique<TempDir>("serve");
+    return *dir_;
+  }
+  // "vae" (4-d) and "ae" (3-d) on the 12x12 toy data set; "dcgan" and "cgan" (nz 16) on 28x28 bars.
+  static std::string run_dir(const std::string& kind) {
+    const std::string out = dir() / kind;
+    if (std::filesystem::exists(out)) return out;
+    if (kind == "vae") return test::train_toy_model(dir(), "vae", "vae", 4, 3);
+    if (kind == "ae") return test::train_toy_model(dir(), "ae", "ae", 3, 3);
+    if (!std::filesystem::exists(dir() / "bars")) test::write_bars(dir() / "bars");
+    const test::Result r = test::run(gan_args(kind, dir() / "bars", out));
+    EXPECT_EQ(r.status, 0) << r.err;
+    return out;
+  }
+  static Explorer& explorer(const std::string& kind) {
+    const size_t k = kind == "vae" ? 0 : kind == "ae" ? 1 : kind == "dcgan" ? 2 : 3;
+    if (!explorers_[k]) explorers_[k] = std::make_unique<Explorer>(GenerativeRun::open(run_dir(kind)), ExplorerOptions{});
+    return *explorers_[k];
   }
 
   static std::unique_ptr<TempDir> dir_;
-  static std::string vae_dir_, ae_dir_;
-  static std::unique_ptr<Explorer> vae_, ae_, dcgan_, cgan_;
+  static std::unique_ptr<Explorer> explorers_[4];
 };
 std::unique_ptr<TempDir> Serve::dir_;
-std::string Serve::vae_dir_, Serve::ae_dir_;
-std::unique_ptr<Explorer> Serve::vae_, Serve::ae_, Serve::dcgan_, Serve::cgan_;
+std::unique_ptr<Explorer> Serve::explorers_[4];
 
 // A successful JSON answer.
 json ok(Explorer& e, const std::string& path, const json& body) {
@@ -154,7 +156,7 @@ std::vector<std::string> expected_urls(const Tensor& images) {
 std::vector<float> floats(const json& j) { return j.get<std::vector<float>>(); }
 
 TEST_F(Serve, InfoOrdersTheVaeUnitsByKl) {
-  const json info = get(*vae_, "/api/info");
+  const json info = get(explorer("vae"), "/api/info");
   EXPECT_EQ(info["kind"], "vae");
   EXPECT_EQ(info["latent_dim"], 4);
   EXPECT_EQ(info["ranked_by"], "kl");
@@ -165,7 +167,7 @@ TEST_F(Serve, InfoOrdersTheVaeUnitsByKl) {
   EXPECT_EQ(info["classes"].size(), 4u);
   ASSERT_EQ(info["units"].size(), 4u);
   // The same numbers as models::unit_stats over the test set, largest KL first.
-  GenerativeRun run = GenerativeRun::open(vae_dir_);
+  GenerativeRun run = GenerativeRun::open(run_dir("vae"));
   models::Autoencoder& model = run.autoencoder("test");
   const data::Dataset test = load_test_set(run.data_name(), model.config());
   const models::UnitStats stats = models::unit_stats(models::encode_all(model, test));
@@ -184,18 +186,18 @@ TEST_F(Serve, InfoOrdersTheVaeUnitsByKl) {
 
 TEST_F(Serve, DecodeIsTheModelsDecoding) {
   const std::vector<float> z{0.5f, -1.0f, 0.25f, 2.0f};
-  const json r = ok(*vae_, "/api/decode", {{"code", z}});
+  const json r = ok(explorer("vae"), "/api/decode", {{"code", z}});
   EXPECT_EQ(png_size(r["image"]), std::make_pair(int64_t{12}, int64_t{12}));
-  GenerativeRun run = GenerativeRun::open(vae_dir_);
+  GenerativeRun run = GenerativeRun::open(run_dir("vae"));
   EXPECT_EQ(r["image"], expected_urls(run.decode(Tensor::from_vector(z, {1, 4})))[0]);
   // Another code, another image; the same code, the same image.
-  EXPECT_NE(ok(*vae_, "/api/decode", {{"code", {0, 0, 0, 0}}})["image"], r["image"]);
-  EXPECT_EQ(ok(*vae_, "/api/decode", {{"code", z}})["image"], r["image"]);
+  EXPECT_NE(ok(explorer("vae"), "/api/decode", {{"code", {0, 0, 0, 0}}})["image"], r["image"]);
+  EXPECT_EQ(ok(explorer("vae"), "/api/decode", {{"code", z}})["image"], r["image"]);
 }
 
 TEST_F(Serve, EncodeGivesTheMeanCode) {
-  const json r = ok(*vae_, "/api/encode", {{"index", 5}});
-  GenerativeRun run = GenerativeRun::open(vae_dir_);
+  const json r = ok(explorer("vae"), "/api/encode", {{"index", 5}});
+  GenerativeRun run = GenerativeRun::open(run_dir("vae"));
   models::Autoencoder& model = run.autoencoder("test");
   const data::Dataset test = load_test_set(run.data_name(), model.config());
   const std::vector<float> mu = models::encode_means(model, test, {5}).to_vector();
@@ -209,25 +211,25 @@ TEST_F(Serve, EncodeGivesTheMeanCode) {
 
 TEST_F(Serve, InterpolatesLerpAndSlerpBetweenTheSameEnds) {
   const json a{{"code", {2, 0, 0, 0}}}, b{{"index", 3}};
-  const json lerp = ok(*vae_, "/api/interpolate", {{"from", a}, {"to", b}, {"steps", 5}, {"mode", "lerp"}});
-  const json slerp = ok(*vae_, "/api/interpolate", {{"from", a}, {"to", b}, {"steps", 5}, {"mode", "slerp"}});
+  const json lerp = ok(explorer("vae"), "/api/interpolate", {{"from", a}, {"to", b}, {"steps", 5}, {"mode", "lerp"}});
+  const json slerp = ok(explorer("vae"), "/api/interpolate", {{"from", a}, {"to", b}, {"steps", 5}, {"mode", "slerp"}});
   ASSERT_EQ(lerp["images"].size(), 5u);
   ASSERT_EQ(slerp["images"].size(), 5u);
   EXPECT_EQ(lerp["images"][0], slerp["images"][0]);
   EXPECT_EQ(lerp["images"][4], slerp["images"][4]);
-  EXPECT_EQ(lerp["images"][0], ok(*vae_, "/api/decode", {{"code", {2, 0, 0, 0}}})["image"]);
-  EXPECT_EQ(lerp["images"][4], ok(*vae_, "/api/encode", {{"index", 3}})["decoded"]);
+  EXPECT_EQ(lerp["images"][0], ok(explorer("vae"), "/api/decode", {{"code", {2, 0, 0, 0}}})["image"]);
+  EXPECT_EQ(lerp["images"][4], ok(explorer("vae"), "/api/encode", {{"index", 3}})["decoded"]);
   // Slerp keeps the norm between the ends' (here |a| = 2); lerp's middle is shorter.
   EXPECT_NEAR(lerp["norms"][0].get<double>(), 2.0, 1e-3);
   EXPECT_LT(lerp["norms"][2].get<double>(), slerp["norms"][2].get<double>());
 }
 
 TEST_F(Serve, ArithmeticAddsTheClassDifference) {
-  const json r = ok(*vae_, "/api/arithmetic", {{"plus", "label:1"}, {"minus", "label:0"}, {"base", {{"index", 2}}}, {"scales", {0, 1}}});
+  const json r = ok(explorer("vae"), "/api/arithmetic", {{"plus", "label:1"}, {"minus", "label:0"}, {"base", {{"index", 2}}}, {"scales", {0, 1}}});
   ASSERT_EQ(r["images"].size(), 2u);
   EXPECT_EQ(r["plus"]["images"], 8);  // 32 test images, 4 classes
-  EXPECT_EQ(r["images"][0], ok(*vae_, "/api/encode", {{"index", 2}})["decoded"]);
-  GenerativeRun run = GenerativeRun::open(vae_dir_);
+  EXPECT_EQ(r["images"][0], ok(explorer("vae"), "/api/encode", {{"index", 2}})["decoded"]);
+  GenerativeRun run = GenerativeRun::open(run_dir("vae"));
   models::Autoencoder& model = run.autoencoder("test");
   const data::Dataset test = load_test_set(run.data_name(), model.config());
   const Tensor mu = models::encode_all(model, test).mu;
@@ -239,20 +241,20 @@ TEST_F(Serve, ArithmeticAddsTheClassDifference) {
   EXPECT_NEAR(r["vector_norm"].get<double>(), std::sqrt(norm_v), 1e-3);
   std::vector<float> edited = models::encode_means(model, test, {2}).to_vector();
   for (size_t d = 0; d < 4; ++d) edited[d] += v[d];
-  const json decoded = ok(*vae_, "/api/decode", {{"code", edited}});
+  const json decoded = ok(explorer("vae"), "/api/decode", {{"code", edited}});
   EXPECT_EQ(r["images"][1], decoded["image"]);
 }
 
 TEST_F(Serve, TraverseSetsOneUnit) {
-  const json r = ok(*vae_, "/api/traverse", {{"dim", 2}, {"steps", 3}, {"range", {-2, 2}}, {"base", {{"code", {1, 1, 1, 1}}}}});
+  const json r = ok(explorer("vae"), "/api/traverse", {{"dim", 2}, {"steps", 3}, {"range", {-2, 2}}, {"base", {{"code", {1, 1, 1, 1}}}}});
   ASSERT_EQ(r["images"].size(), 3u);
   EXPECT_EQ(floats(r["values"]), (std::vector<float>{-2, 0, 2}));
-  EXPECT_EQ(r["images"][0], ok(*vae_, "/api/decode", {{"code", {1, 1, -2, 1}}})["image"]);
-  EXPECT_EQ(r["images"][1], ok(*vae_, "/api/decode", {{"code", {1, 1, 0, 1}}})["image"]);
+  EXPECT_EQ(r["images"][0], ok(explorer("vae"), "/api/decode", {{"code", {1, 1, -2, 1}}})["image"]);
+  EXPECT_EQ(r["images"][1], ok(explorer("vae"), "/api/decode", {{"code", {1, 1, 0, 1}}})["image"]);
 }
 
 TEST_F(Serve, MapPointsAndTheirCodes) {
-  const json m = get(*vae_, "/api/map");
+  const json m = get(explorer("vae"), "/api/map");
   EXPECT_EQ(m["axes"], "pca");  // D = 4
   ASSERT_EQ(m["points"].size(), 32u);  // every test image (fewer than --map-points)
   for (const json& p : m["points"]) {
@@ -261,44 +263,44 @@ TEST_F(Serve, MapPointsAndTheirCodes) {
   }
   // A map point decodes mean + x pc1 + y pc2; a test image's own projection comes back near its code.
   const json p0 = m["points"][0];
-  const json at = ok(*vae_, "/api/map/point", {{"x", p0[0]}, {"y", p0[1]}});
+  const json at = ok(explorer("vae"), "/api/map/point", {{"x", p0[0]}, {"y", p0[1]}});
   EXPECT_EQ(png_size(at["image"]), std::make_pair(int64_t{12}, int64_t{12}));
   EXPECT_EQ(at["code"].size(), 4u);
   // A 2-D latent maps its codes themselves: the AE here has 3 dims (PCA); a GAN has no map.
-  EXPECT_EQ(get(*ae_, "/api/map")["axes"], "pca");
-  refused(*dcgan_, "GET", "/api/map", "", 400, "needs an encoder");
+  EXPECT_EQ(get(explorer("ae"), "/api/map")["axes"], "pca");
+  refused(explorer("dcgan"), "GET", "/api/map", "", 400, "needs an encoder");
 }
 
 TEST_F(Serve, BatchIsTheSampleCommandsDraw) {
-  const json r = ok(*vae_, "/api/batch", {{"seed", 3}, {"n", 4}});
+  const json r = ok(explorer("vae"), "/api/batch", {{"seed", 3}, {"n", 4}});
   ASSERT_EQ(r["codes"].size(), 4u);
   Generator gen(3);
   const std::vector<float> z = randn({4, 4}, gen).to_vector();
   for (size_t i = 0; i < 4; ++i) {
     for (size_t d = 0; d < 4; ++d) EXPECT_NEAR(r["codes"][i][d].get<double>(), z[i * 4 + d], 1e-5);
   }
-  EXPECT_EQ(ok(*vae_, "/api/batch", {{"seed", 3}, {"n", 4}}), r);
-  EXPECT_NE(ok(*vae_, "/api/batch", {{"seed", 4}, {"n", 4}})["codes"], r["codes"]);
+  EXPECT_EQ(ok(explorer("vae"), "/api/batch", {{"seed", 3}, {"n", 4}}), r);
+  EXPECT_NE(ok(explorer("vae"), "/api/batch", {{"seed", 4}, {"n", 4}})["codes"], r["codes"]);
 }
 
 TEST_F(Serve, ScoresOfTestImages) {
-  const json r = ok(*vae_, "/api/scores", {{"indices", {0, 1}}});
+  const json r = ok(explorer("vae"), "/api/scores", {{"indices", {0, 1}}});
   EXPECT_EQ(r["score"], "neg_elbo");
   ASSERT_EQ(r["scores"].size(), 2u);
   for (const json& s : r["scores"]) EXPECT_NEAR(s["neg_elbo"].get<double>(), s["recon"].get<double>() + s["kl"].get<double>(), 1e-3);
-  const json w = ok(*vae_, "/api/scores", {{"worst", 3}, {"of", 32}, {"seed", 1}});
+  const json w = ok(explorer("vae"), "/api/scores", {{"worst", 3}, {"of", 32}, {"seed", 1}});
   ASSERT_EQ(w["scores"].size(), 3u);
   EXPECT_EQ(w["of"], 32);
   EXPECT_GE(w["scores"][0]["neg_elbo"].get<double>(), w["scores"][1]["neg_elbo"].get<double>());
   EXPECT_GE(w["scores"][1]["neg_elbo"].get<double>(), w["scores"][2]["neg_elbo"].get<double>());
   // The AE ranks by reconstruction error and has no KL.
-  const json a = ok(*ae_, "/api/scores", {{"indices", {4}}});
+  const json a = ok(explorer("ae"), "/api/scores", {{"indices", {4}}});
   EXPECT_EQ(a["score"], "recon");
   EXPECT_FALSE(a["scores"][0].contains("kl"));
 }
 
 TEST_F(Serve, AutoencoderUnitsByVarianceWithTheirOwnRanges) {
-  const json info = get(*ae_, "/api/info");
+  const json info = get(explorer("ae"), "/api/info");
   EXPECT_EQ(info["kind"], "ae");
   EXPECT_EQ(info["ranked_by"], "variance");
   ASSERT_EQ(info["units"].size(), 3u);
@@ -310,7 +312,7 @@ TEST_F(Serve, AutoencoderUnitsByVarianceWithTheirOwnRanges) {
 }
 
 TEST_F(Serve, GanRuns) {
-  const json info = get(*dcgan_, "/api/info");
+  const json info = get(explorer("dcgan"), "/api/info");
   EXPECT_EQ(info["kind"], "gan");
   EXPECT_EQ(info["latent_dim"], 16);
   EXPECT_FALSE(info["encoder"]);
@@ -318,47 +320,47 @@ TEST_F(Serve, GanRuns) {
   EXPECT_EQ(info["ranked_by"], "index");
   std::vector<float> z(16, 0.0f);
   z[3] = 1.5f;
-  const json d = ok(*dcgan_, "/api/decode", {{"code", z}});
+  const json d = ok(explorer("dcgan"), "/api/decode", {{"code", z}});
   EXPECT_EQ(png_size(d["image"]), std::make_pair(int64_t{28}, int64_t{28}));
-  GenerativeRun run = GenerativeRun::open(*dir_ / "dcgan");
+  GenerativeRun run = GenerativeRun::open(run_dir("dcgan"));
   EXPECT_EQ(d["image"], expected_urls(run.decode(Tensor::from_vector(z, {1, 16})))[0]);
   // Arithmetic over rows of a seeded batch, as `latentlab arithmetic --seed --batch`.
-  const json b = ok(*dcgan_, "/api/batch", {{"seed", 2}, {"n", 10}});
-  const json r = ok(*dcgan_, "/api/arithmetic",
+  const json b = ok(explorer("dcgan"), "/api/batch", {{"seed", 2}, {"n", 10}});
+  const json r = ok(explorer("dcgan"), "/api/arithmetic",
                     {{"plus", "1,2"}, {"minus", "idx:3"}, {"seed", 2}, {"batch", 10}, {"base", {{"code", b["codes"][5]}}}, {"scales", {0, 1}}});
   ASSERT_EQ(r["images"].size(), 2u);
   EXPECT_EQ(r["images"][0], b["images"][5]);
   EXPECT_EQ(r["minus"]["mean_image"], b["images"][3]);
-  const json i = ok(*dcgan_, "/api/interpolate", {{"from", {{"code", b["codes"][0]}}}, {"to", {{"code", b["codes"][1]}}}, {"steps", 3}});
+  const json i = ok(explorer("dcgan"), "/api/interpolate", {{"from", {{"code", b["codes"][0]}}}, {"to", {{"code", b["codes"][1]}}}, {"steps", 3}});
   EXPECT_EQ(i["images"][0], b["images"][0]);
   EXPECT_EQ(i["images"][2], b["images"][1]);
-  EXPECT_EQ(ok(*dcgan_, "/api/traverse", {{"dim", 15}, {"steps", 2}})["images"].size(), 2u);
+  EXPECT_EQ(ok(explorer("dcgan"), "/api/traverse", {{"dim", 15}, {"steps", 2}})["images"].size(), 2u);
   // What needs an encoder says so; a label is for the conditional GAN.
-  bad(*dcgan_, "/api/encode", R"({"index":0})", "needs an encoder");
-  bad(*dcgan_, "/api/scores", R"({"indices":[0]})", "needs an encoder");
-  bad(*dcgan_, "/api/interpolate", R"({"from":{"index":0},"to":{"index":1}})", "needs an encoder");
-  bad(*dcgan_, "/api/decode", json{{"code", z}, {"label", 1}}.dump(), "'label' is for a conditional GAN");
-  bad(*dcgan_, "/api/arithmetic", json{{"plus", "1,99"}, {"minus", "2"}, {"batch", 10}, {"base", {{"code", z}}}}.dump(), "'plus'");
+  bad(explorer("dcgan"), "/api/encode", R"({"index":0})", "needs an encoder");
+  bad(explorer("dcgan"), "/api/scores", R"({"indices":[0]})", "needs an encoder");
+  bad(explorer("dcgan"), "/api/interpolate", R"({"from":{"index":0},"to":{"index":1}})", "needs an encoder");
+  bad(explorer("dcgan"), "/api/decode", json{{"code", z}, {"label", 1}}.dump(), "'label' is for a conditional GAN");
+  bad(explorer("dcgan"), "/api/arithmetic", json{{"plus", "1,99"}, {"minus", "2"}, {"batch", 10}, {"base", {{"code", z}}}}.dump(), "'plus'");
 }
 
 TEST_F(Serve, ConditionalGanTakesAClass) {
-  const json info = get(*cgan_, "/api/info");
+  const json info = get(explorer("cgan"), "/api/info");
   EXPECT_TRUE(info["conditional"]);
   ASSERT_EQ(info["classes"].size(), 4u);
   const std::vector<float> z(16, 0.3f);
-  const json a = ok(*cgan_, "/api/decode", {{"code", z}, {"label", 1}});
-  const json b = ok(*cgan_, "/api/decode", {{"code", z}, {"label", 2}});
+  const json a = ok(explorer("cgan"), "/api/decode", {{"code", z}, {"label", 1}});
+  const json b = ok(explorer("cgan"), "/api/decode", {{"code", z}, {"label", 2}});
   EXPECT_NE(a["image"], b["image"]);
-  EXPECT_EQ(ok(*cgan_, "/api/decode", {{"code", z}})["image"], ok(*cgan_, "/api/decode", {{"code", z}, {"label", 0}})["image"]);
-  bad(*cgan_, "/api/decode", json{{"code", z}, {"label", 4}}.dump(), "'label' must be an integer in 0..3");
+  EXPECT_EQ(ok(explorer("cgan"), "/api/decode", {{"code", z}})["image"], ok(explorer("cgan"), "/api/decode", {{"code", z}, {"label", 0}})["image"]);
+  bad(explorer("cgan"), "/api/decode", json{{"code", z}, {"label", 4}}.dump(), "'label' must be an integer in 0..3");
   // A batch cycles through the classes unless one is given.
-  EXPECT_EQ(ok(*cgan_, "/api/batch", {{"n", 6}})["labels"], json({0, 1, 2, 3, 0, 1}));
-  EXPECT_EQ(ok(*cgan_, "/api/batch", {{"n", 3}, {"label", 2}})["labels"], json({2, 2, 2}));
+  EXPECT_EQ(ok(explorer("cgan"), "/api/batch", {{"n", 6}})["labels"], json({0, 1, 2, 3, 0, 1}));
+  EXPECT_EQ(ok(explorer("cgan"), "/api/batch", {{"n", 3}, {"label", 2}})["labels"], json({2, 2, 2}));
 }
 
 // Every class of bad input: 400 and one line that names the field and what was expected.
 TEST_F(Serve, BadRequestsGet400AndOneClearLine) {
-  Explorer& e = *vae_;
+  Explorer& e = explorer("vae");
   const std::string code4 = R"("code":[0,0,0,0])";
   // The body: not JSON, not an object, too deep, too large.
   bad(e, "/api/decode", "", "not JSON");
@@ -435,16 +437,16 @@ TEST_F(Serve, BadRequestsGet400AndOneClearLine) {
 }
 
 TEST_F(Serve, ServesItsOwnPage) {
-  const HttpResponse page = vae_->handle("GET", "/", "");
+  const HttpResponse page = explorer("vae").handle("GET", "/", "");
   EXPECT_EQ(page.status, 200);
   EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
   EXPECT_NE(page.body.find("latentlab explorer"), std::string::npos);
-  EXPECT_EQ(vae_->handle("GET", "/index.html", "").body, page.body);
-  EXPECT_EQ(vae_->handle("GET", "/app.js", "").content_type, "text/javascript; charset=utf-8");
-  EXPECT_EQ(vae_->handle("GET", "/style.css", "").content_type, "text/css; charset=utf-8");
+  EXPECT_EQ(explorer("vae").handle("GET", "/index.html", "").body, page.body);
+  EXPECT_EQ(explorer("vae").handle("GET", "/app.js", "").content_type, "text/javascript; charset=utf-8");
+  EXPECT_EQ(explorer("vae").handle("GET", "/style.css", "").content_type, "text/css; charset=utf-8");
   // The page refers to nothing outside the server (no CDN, no fonts): no absolute URLs in it.
   for (const char* f : {"/", "/app.js", "/style.css"}) {
-    const std::string body = vae_->handle("GET", f, "").body;
+    const std::string body = explorer("vae").handle("GET", f, "").body;
     EXPECT_EQ(body.find("http://"), std::string::npos) << f;
     EXPECT_EQ(body.find("https://"), std::string::npos) << f;
   }
@@ -459,14 +461,14 @@ TEST_F(Serve, ConcurrentRequestsGetTheirOwnAnswers) {
   constexpr int kThreads = 8, kRequests = 40;
   std::vector<std::string> expected(kThreads);
   auto code = [](int t) { return json{{"code", {0.1 * t, -0.2 * t, 0.3, 1.0 - 0.25 * t}}}; };
-  for (int t = 0; t < kThreads; ++t) expected[static_cast<size_t>(t)] = ok(*vae_, "/api/decode", code(t))["image"];
+  for (int t = 0; t < kThreads; ++t) expected[static_cast<size_t>(t)] = ok(explorer("vae"), "/api/decode", code(t))["image"];
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < kRequests; ++i) {
-        const HttpResponse r = i % 4 == 3 ? vae_->handle("POST", "/api/interpolate", R"({"from":{"index":0},"to":{"index":1},"steps":3})")
-                                          : vae_->handle("POST", "/api/decode", code(t).dump());
+        const HttpResponse r = i % 4 == 3 ? explorer("vae").handle("POST", "/api/interpolate", R"({"from":{"index":0},"to":{"index":1},"steps":3})")
+                                          : explorer("vae").handle("POST", "/api/decode", code(t).dump());
         if (r.status != 200) ++wrong;
         else if (i % 4 != 3 && json::parse(r.body)["image"] != expected[static_cast<size_t>(t)]) ++wrong;
       }
@@ -478,7 +480,7 @@ TEST_F(Serve, ConcurrentRequestsGetTheirOwnAnswers) {
 
 // The real server on an ephemeral loopback port.
 TEST_F(Serve, HttpServerOnLoopback) {
-  ExplorerServer server(*vae_, 12);
+  ExplorerServer server(explorer("vae"), 12);
   const int port = server.bind("127.0.0.1", 0);
   ASSERT_GT(port, 0);
   // Stopped and joined however the test ends (an ASSERT returns early).
@@ -508,7 +510,7 @@ TEST_F(Serve, HttpServerOnLoopback) {
   auto decoded = client.Post("/api/decode", R"({"code":[0,0,0,0]})", "application/json");
   ASSERT_TRUE(decoded);
   EXPECT_EQ(decoded->status, 200);
-  EXPECT_EQ(json::parse(decoded->body)["image"], ok(*vae_, "/api/decode", {{"code", {0, 0, 0, 0}}})["image"]);
+  EXPECT_EQ(json::parse(decoded->body)["image"], ok(explorer("vae"), "/api/decode", {{"code", {0, 0, 0, 0}}})["image"]);
   auto badjson = client.Post("/api/decode", "{nope", "application/json");
   ASSERT_TRUE(badjson);
   EXPECT_EQ(badjson->status, 400);
@@ -564,16 +566,16 @@ TEST_F(Serve, HttpServerOnLoopback) {
 }
 
 TEST_F(Serve, CommandLineRefusesBadFlags) {
-  test::Result r = test::run({"serve", *dir_ / "missing"});
+  test::Result r = test::run({"serve", dir() / "missing"});
   EXPECT_NE(r.status, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  r = test::run({"serve", vae_dir_, "--port", "70000"});
+  r = test::run({"serve", run_dir("vae"), "--port", "70000"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--port must be in 0..65535"), std::string::npos) << r.err;
-  r = test::run({"serve", vae_dir_, "--threads", "0"});
+  r = test::run({"serve", run_dir("vae"), "--threads", "0"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--threads"), std::string::npos) << r.err;
-  r = test::run({"serve", vae_dir_, "--map-points", "1"});
+  r = test::run({"serve", run_dir("vae"), "--map-points", "1"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--map-points"), std::string::npos) << r.err;
   EXPECT_TRUE(is_loopback_host("127.0.0.1"));
