@@ -268,6 +268,7 @@ async function randomCode() {
 async function encodeTest(index) {
   const r = await api("/api/encode", { index });
   setCode(r.code, r.decoded);
+  $("decode-time").textContent = `the mean code of test image #${r.index}`;
   $("encode-result").hidden = false;
   $("encode-original").src = r.image;
   $("encode-decoded").src = r.decoded;
