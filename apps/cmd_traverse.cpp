@@ -56,8 +56,8 @@ struct TraverseOptions {
   int64_t upscale = 0;
 };
 
-// Burda et al. 2016's threshold on Cov_x(E_q[z_d]).
-constexpr double kActiveThreshold = 0.01;
+// Burda et al. 2016's threshold on Cov_x(E_q[z_d]) (models::unit_stats).
+constexpr double kActiveThreshold = models::UnitStats::kActiveThreshold;
 constexpr int64_t kDefaultRows = 10;
 
 int64_t parse_int(const std::string& s, const std::string& what) {
@@ -145,46 +145,18 @@ void run_traverse(const TraverseOptions& o) {
   if (test.n < 2) throw std::invalid_argument(data_name + ": need at least 2 test images to measure the dimensions' variance");
   NoGradGuard no_grad;
 
-  // Per-dimension statistics over the test set, accumulated in float64.
+  // Per-dimension statistics over the test set (models/latent.h): KL, mean and variance of the
+  // codes, the active units, and the ranking (by KL; by code variance for an AE).
   const models::Encoded enc = models::encode_all(model, test);
+  const models::UnitStats stats = models::unit_stats(enc);
   const std::vector<float> mu = enc.mu.to_vector();
-  const std::vector<float> lv = vae ? enc.logvar.to_vector() : std::vector<float>{};
   const int64_t N = enc.mu.size(0);
-  std::vector<double> kl(static_cast<size_t>(D), 0.0), mean(static_cast<size_t>(D), 0.0), var(static_cast<size_t>(D), 0.0);
-  for (int64_t i = 0; i < N; ++i) {
-    for (int64_t d = 0; d < D; ++d) {
-      const double m = mu[static_cast<size_t>(i * D + d)];
-      mean[static_cast<size_t>(d)] += m;
-      if (vae) {
-        const double l = lv[static_cast<size_t>(i * D + d)];
-        kl[static_cast<size_t>(d)] += -0.5 * (1.0 + l - m * m - std::exp(l));
-      }
-    }
-  }
-  for (int64_t d = 0; d < D; ++d) {
-    mean[static_cast<size_t>(d)] /= static_cast<double>(N);
-    kl[static_cast<size_t>(d)] /= static_cast<double>(N);
-  }
-  // Two passes for the variance (no cancellation); the population variance, as Burda et al. use.
-  for (int64_t i = 0; i < N; ++i) {
-    for (int64_t d = 0; d < D; ++d) {
-      const double e = mu[static_cast<size_t>(i * D + d)] - mean[static_cast<size_t>(d)];
-      var[static_cast<size_t>(d)] += e * e;
-    }
-  }
-  int64_t active_units = 0;
-  std::vector<bool> active(static_cast<size_t>(D));
-  for (int64_t d = 0; d < D; ++d) {
-    var[static_cast<size_t>(d)] /= static_cast<double>(N);
-    active[static_cast<size_t>(d)] = var[static_cast<size_t>(d)] > kActiveThreshold;
-    active_units += active[static_cast<size_t>(d)] ? 1 : 0;
-  }
-  // Ranking key: KL for a VAE, code variance for an AE. Stable, so ties keep dimension order.
+  const std::vector<double>&kl = stats.kl, &mean = stats.mean, &var = stats.variance;
+  const std::vector<bool>& active = stats.active;
+  const std::vector<int64_t>& ranking = stats.ranking;
+  const int64_t active_units = stats.active_units;
   const std::vector<double>& key = vae ? kl : var;
   auto by_key = [&](int64_t a, int64_t b) { return key[static_cast<size_t>(a)] > key[static_cast<size_t>(b)]; };
-  std::vector<int64_t> ranking(static_cast<size_t>(D));
-  std::iota(ranking.begin(), ranking.end(), int64_t{0});
-  std::stable_sort(ranking.begin(), ranking.end(), by_key);
 
   if (dims.empty()) {
     // Without --dims: the first 10 dimensions, or with --sort the 10 that carry the most.

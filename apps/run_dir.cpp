@@ -110,6 +110,10 @@ std::string GenerativeRun::describe() const {
 
 int64_t GenerativeRun::image_height() const { return gan_ ? gan_->config().image_size() : vae_->config().height; }
 
+int64_t GenerativeRun::image_channels() const { return gan_ ? gan_->config().channels : vae_->config().channels; }
+
+int64_t GenerativeRun::num_classes() const { return gan_ && gan_->config().conditional() ? gan_->config().num_classes : 0; }
+
 void GenerativeRun::to(Device device) {
   if (gan_) gan_->to(device);
   else vae_->to(device);

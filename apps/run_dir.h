@@ -62,8 +62,11 @@ class GenerativeRun {
   int64_t latent_dim() const;
   // "VAE (conv, D=16)"-style for autoencoders, the architecture's name ("dcgan28") for GANs.
   std::string describe() const;
-  // The height of the images (for the sheets' automatic upscale).
+  // The height of the images (for the sheets' automatic upscale); their channels (1 or 3).
   int64_t image_height() const;
+  int64_t image_channels() const;
+  // The classes a conditional GAN draws (its `label` takes 0..num_classes() - 1); 0 for other runs.
+  int64_t num_classes() const;
   void to(Device device);
   // Class labels for n images: a conditional GAN's (`label`, or cycling when it is -1); empty
   // otherwise, where a `label` >= 0 is refused (std::invalid_argument naming --label).

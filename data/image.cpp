@@ -58,17 +58,20 @@ std::string size_string(const Image& image) {
 
 }  // namespace
 
-void save_png(const std::string& path, const Image& image) {
+namespace {
+
+// The PNG bytes of `image`; `what` starts the error messages ("save_png 'x.png'", "encode_png").
+std::vector<uint8_t> encode_checked(const Image& image, const std::string& what) {
   if (image.width <= 0 || image.height <= 0 || image.channels < 1 || image.channels > 4) {
-    throw std::invalid_argument("save_png '" + path + "': cannot encode a " + size_string(image) +
+    throw std::invalid_argument(what + ": cannot encode a " + size_string(image) +
                                 " image (width x height x channels; channels must be 1 to 4)");
   }
   // stb takes int sizes and an int row stride.
   if (image.width * image.channels > INT_MAX || image.height > INT_MAX) {
-    throw std::invalid_argument("save_png '" + path + "': image " + size_string(image) + " is too large");
+    throw std::invalid_argument(what + ": image " + size_string(image) + " is too large");
   }
   if (static_cast<int64_t>(image.pixels.size()) != image.width * image.height * image.channels) {
-    throw std::invalid_argument("save_png '" + path + "': a " + size_string(image) + " image needs " +
+    throw std::invalid_argument(what + ": a " + size_string(image) + " image needs " +
                                 std::to_string(image.width * image.height * image.channels) + " bytes, it has " +
                                 std::to_string(image.pixels.size()));
   }
@@ -76,10 +79,18 @@ void save_png(const std::string& path, const Image& image) {
   const int w = static_cast<int>(image.width), h = static_cast<int>(image.height);
   const int c = static_cast<int>(image.channels);
   if (!stbi_write_png_to_func(append_bytes, &png, w, h, c, image.pixels.data(), w * c)) {
-    throw std::runtime_error("save_png '" + path + "': PNG encoding failed");
+    throw std::runtime_error(what + ": PNG encoding failed");
   }
-  write_file_atomically(path, png);
+  return png;
 }
+
+}  // namespace
+
+void save_png(const std::string& path, const Image& image) {
+  write_file_atomically(path, encode_checked(image, "save_png '" + path + "'"));
+}
+
+std::vector<uint8_t> encode_png(const Image& image) { return encode_checked(image, "encode_png"); }
 
 Image make_grid(const Tensor& images, int64_t nrow, int64_t padding, uint8_t pad_value, float lo, float hi,
                 int64_t upscale) {

@@ -17,6 +17,9 @@ struct Image {
 // Writes a PNG through a temporary file renamed into place; throws std::runtime_error naming the
 // path on failure.
 void save_png(const std::string& path, const Image& image);
+// The same PNG in memory (what `latentlab serve` sends); std::invalid_argument for an image it
+// cannot encode.
+std::vector<uint8_t> encode_png(const Image& image);
 
 // torchvision.utils.make_grid / save_image: images (N, C, H, W) with values in [lo, hi] (clamped,
 // mapped to 0..255 as round(255 * (x - lo) / (hi - lo))), laid out `nrow` per row with `padding`

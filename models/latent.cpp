@@ -186,6 +186,52 @@ Encoded encode_all(Autoencoder& model, const data::Dataset& dataset, int64_t bat
   return encode_indices(model, dataset, all, batch_size, true, "encode_all");
 }
 
+UnitStats unit_stats(const Encoded& codes) {
+  if (!codes.mu.defined() || codes.mu.dim() != 2 || codes.mu.size(0) < 1) {
+    throw std::invalid_argument("unit_stats: expected codes (N, D) with N >= 1");
+  }
+  const int64_t N = codes.mu.size(0), D = codes.mu.size(1);
+  const bool vae = codes.logvar.defined();
+  const std::vector<float> mu = codes.mu.to_vector();
+  const std::vector<float> lv = vae ? codes.logvar.to_vector() : std::vector<float>{};
+  const auto u = [](int64_t i) { return static_cast<size_t>(i); };
+  UnitStats s;
+  s.kl.assign(u(D), 0.0);
+  s.mean.assign(u(D), 0.0);
+  s.variance.assign(u(D), 0.0);
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t d = 0; d < D; ++d) {
+      const double m = mu[u(i * D + d)];
+      s.mean[u(d)] += m;
+      if (vae) {
+        const double l = lv[u(i * D + d)];
+        s.kl[u(d)] += -0.5 * (1.0 + l - m * m - std::exp(l));
+      }
+    }
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    s.mean[u(d)] /= static_cast<double>(N);
+    s.kl[u(d)] /= static_cast<double>(N);
+  }
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t d = 0; d < D; ++d) {
+      const double e = mu[u(i * D + d)] - s.mean[u(d)];
+      s.variance[u(d)] += e * e;
+    }
+  }
+  s.active.assign(u(D), false);
+  for (int64_t d = 0; d < D; ++d) {
+    s.variance[u(d)] /= static_cast<double>(N);
+    s.active[u(d)] = s.variance[u(d)] > UnitStats::kActiveThreshold;
+    s.active_units += s.active[u(d)] ? 1 : 0;
+  }
+  const std::vector<double>& key = vae ? s.kl : s.variance;
+  s.ranking.resize(u(D));
+  std::iota(s.ranking.begin(), s.ranking.end(), int64_t{0});
+  std::stable_sort(s.ranking.begin(), s.ranking.end(), [&](int64_t a, int64_t b) { return key[u(a)] > key[u(b)]; });
+  return s;
+}
+
 Tensor interpolate(const Tensor& a, const Tensor& b, int64_t steps, PathMode mode) {
   check_arg(a.defined() && b.defined() && a.dim() == 1 && b.shape() == a.shape(), "interpolate",
             "need two codes of the same shape (D), got " + (a.defined() ? shape_str(a.shape()) : "undefined") +

@@ -38,6 +38,25 @@ struct Encoded {
 };
 Encoded encode_all(Autoencoder& model, const data::Dataset& dataset, int64_t batch_size = 256);
 
+// Per-dimension statistics of encoded codes (N, D) over a data set, accumulated in float64:
+//   kl[d]        mean over x of KL(q(z_d|x) || N(0, 1)) = -1/2 (1 + logvar_d - mu_d^2 - exp(logvar_d)),
+//                the nats dimension d carries (the VAE's KL term split by dimension; they sum to it);
+//                all zero for the AE (no logvar: it has no posterior variance and no prior);
+//   mean[d]      mean over x of mu_d;
+//   variance[d]  the population variance over x of mu_d (two passes, no cancellation); a dimension
+//                is "active" when it exceeds 0.01 (the active units of Burda, Grosse &
+//                Salakhutdinov 2016, "Importance weighted autoencoders", section 5.2).
+// `ranking` orders the dimensions by KL for a VAE, by variance for an AE, largest first (stable:
+// ties keep dimension order). `traverse` prints them; `serve` orders its sliders by them.
+struct UnitStats {
+  std::vector<double> kl, mean, variance;
+  std::vector<bool> active;
+  std::vector<int64_t> ranking;
+  int64_t active_units = 0;
+  static constexpr double kActiveThreshold = 0.01;
+};
+UnitStats unit_stats(const Encoded& codes);
+
 // Interpolation between codes a and b (each (D)) in `steps` points including both ends, (steps, D).
 // Lerp: (1 - t) a + t b. Slerp (Shoemake 1985; White 2016 for generative models): along the great
 // circle, sin((1 - t) w) / sin w a + sin(t w) / sin w b with w the angle between a and b; falls back

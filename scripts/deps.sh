@@ -5,10 +5,11 @@
 # exits nonzero. The CUDA toolkit is optional (it lives under /usr/local/cuda, not in Debian).
 set -euo pipefail
 
+# libcpp-httplib-dev: `latentlab serve` (apps/serve_http.cpp).
 # openmpi-bin and libopenmpi-dev: the MPI communicator of engine/dist and its tests under mpirun
 # (the build works without them, with --dist none only).
 packages=(cmake ninja-build g++ make pkg-config libopenblas-dev libgtest-dev libbenchmark-dev
-          nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev dataset-fashion-mnist python3
+          nlohmann-json3-dev zlib1g-dev libcli11-dev libstb-dev libcpp-httplib-dev dataset-fashion-mnist python3
           openmpi-bin libopenmpi-dev)
 
 missing=()

@@ -128,6 +128,22 @@ TEST(SavePng, WritesAPngThatDecodesBack) {
   EXPECT_EQ(std::distance(fs::directory_iterator(dir.path), fs::directory_iterator()), 2);
 }
 
+TEST(EncodePng, TheBytesSavePngWrites) {
+  TempDir dir("image");
+  const Image grid = make_grid(Tensor::full({3, 1, 6, 6}, 0.25f), 3, 1);
+  save_png(dir.file("g.png"), grid);
+  EXPECT_EQ(encode_png(grid), read_bytes(dir.file("g.png")));
+  Image inconsistent = grid;
+  inconsistent.pixels.pop_back();
+  try {
+    encode_png(inconsistent);
+    FAIL() << "encoded an image with too few bytes";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("encode_png"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(encode_png(Image{}), std::invalid_argument);
+}
+
 TEST(SavePng, GridToFileAndErrorsNameThePath) {
   TempDir dir("image");
   const Image grid = make_grid(Tensor::full({10, 1, 28, 28}, 0.5f), 4);

@@ -351,6 +351,33 @@ TEST(Pca, Dimension512) {
 
 // ---- AUROC ----
 
+// Per-dimension KL, mean and variance against the formulas written out for a hand-sized case.
+TEST(UnitStats, KlVarianceAndRankingByHand) {
+  // 3 codes of 3 dims. Dim 0: mu 1, 2, 3 (variance 2/3), logvar 0; dim 1: mu 0, logvar 0 (KL 0,
+  // the prior itself); dim 2: mu 0.5 each (variance 0), logvar -1.
+  Encoded e;
+  e.mu = Tensor::from_vector({1, 0, 0.5f, 2, 0, 0.5f, 3, 0, 0.5f}, {3, 3});
+  e.logvar = Tensor::from_vector({0, 0, -1, 0, 0, -1, 0, 0, -1}, {3, 3});
+  const UnitStats s = unit_stats(e);
+  // KL_d = mean_x -1/2 (1 + logvar - mu^2 - exp(logvar)).
+  EXPECT_NEAR(s.kl[0], (0.5 + 2.0 + 4.5) / 3, 1e-6);
+  EXPECT_NEAR(s.kl[1], 0.0, 1e-12);
+  EXPECT_NEAR(s.kl[2], -0.5 * (1 - 1 - 0.25 - std::exp(-1.0)), 1e-6);
+  EXPECT_NEAR(s.mean[0], 2.0, 1e-6);
+  EXPECT_NEAR(s.variance[0], 2.0 / 3, 1e-6);
+  EXPECT_NEAR(s.variance[2], 0.0, 1e-12);
+  EXPECT_EQ(s.active, (std::vector<bool>{true, false, false}));
+  EXPECT_EQ(s.active_units, 1);
+  EXPECT_EQ(s.ranking, (std::vector<int64_t>{0, 2, 1}));  // by KL
+  // Without logvar (an AE): no KL, ranked by variance; ties keep dimension order.
+  Encoded ae;
+  ae.mu = Tensor::from_vector({0, 5, 1, 0, 7, 1, 0, 9, 1}, {3, 3});
+  const UnitStats a = unit_stats(ae);
+  EXPECT_EQ(a.kl, (std::vector<double>{0, 0, 0}));
+  EXPECT_EQ(a.ranking, (std::vector<int64_t>{1, 0, 2}));
+  EXPECT_THROW(unit_stats(Encoded{}), std::invalid_argument);
+}
+
 TEST(Auroc, HandCases) {
   EXPECT_EQ(auroc({3, 4, 5}, {0, 1, 2}), 1.0);
   EXPECT_EQ(auroc({0, 1}, {2, 3, 4}), 0.0);
