@@ -38,6 +38,11 @@ struct ServeOptions {
 };
 
 void run_serve(const ServeOptions& o) {
+#ifdef LATENTLAB_NO_HTTPLIB
+  (void)o;
+  throw std::runtime_error("this latentlab was built without cpp-httplib, so it has no HTTP server: "
+                           "apt-get install libcpp-httplib-dev pkg-config, then configure and build again");
+#else
   const auto start = std::chrono::steady_clock::now();
   // A client that hangs up while its answer is being written must cost an EPIPE on that socket,
   // not the process (SIGPIPE's default action ends it).
@@ -77,6 +82,7 @@ void run_serve(const ServeOptions& o) {
     return;
   }
   if (!ok) throw std::runtime_error("the server on " + url + " stopped on a socket error");
+#endif
 }
 
 }  // namespace

@@ -35,6 +35,11 @@ bash scripts/install-check.sh "$build"
 bash scripts/pytorch-check.sh "$build"
 # Every command README.md and docs/ show, run with less data (scripts/docs-check.sh).
 bash scripts/docs-check.sh "$build"
+# The explorer of `latentlab serve` in a headless Chromium (scripts/browser-test.sh, about 30 s):
+# installs chromium, node and puppeteer-core where missing (as root; otherwise it prints SKIP and the
+# reason), trains a tiny VAE and a conditional GAN and works every control of the page; screenshots
+# in $build/browser-test.
+bash scripts/browser-test.sh "$build/apps/latentlab" "$build/browser-test"
 # Where nvcc made the main build a CUDA build, also check that a CPU-only build (what users without
 # the CUDA toolkit get) still configures, links and runs.
 if [ -x /usr/local/cuda/bin/nvcc ] || command -v nvcc > /dev/null; then
