@@ -28,6 +28,38 @@ std::string model_path(const std::string& dir) { return (fs::path(dir) / "model.
 std::string optimizer_path(const std::string& dir) { return (fs::path(dir) / "optimizer.safetensors").string(); }
 std::string metrics_path(const std::string& dir) { return (fs::path(dir) / "metrics.jsonl").string(); }
 
+namespace {
+
+// Reads the checkpoint `path` (its metadata into `metadata`), builds the model that its "config"
+// describes and loads the tensors into it. Each failure is one std::runtime_error naming the file:
+// no configuration ("no <kind> configuration ..."), a configuration from_json refuses (prefixed by
+// `bad_config`), a file that holds fewer numbers than the configuration's `parameters` (refused
+// before the model is built: check_holds_parameters), tensors that do not fit the model.
+template <typename Model, typename Config, typename Count>
+std::unique_ptr<Model> load_model_file(const std::string& path, Metadata& metadata, const std::string& kind,
+                                       const std::string& bad_config, Count parameters) {
+  const auto tensors = load_tensors(path, &metadata);
+  const auto it = metadata.find("config");
+  if (it == metadata.end()) throw std::runtime_error(path + ": no " + kind + " configuration in the file's metadata");
+  Config config;
+  try {
+    config = Config::from_json(it->second);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": " + bad_config + e.what());
+  }
+  check_holds_parameters(path, tensors, parameters(config));
+  Generator init(0);  // the values are replaced by the checkpoint's
+  auto model = std::make_unique<Model>(config, init);
+  try {
+    model->load_state_dict(tensors);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  return model;
+}
+
+}  // namespace
+
 LoadedRun load_run(const std::string& dir) {
   if (!fs::is_directory(dir)) {
     throw std::runtime_error("run directory '" + dir + "' does not exist: train a model first (latentlab train vae --out " + dir + ")");
@@ -45,23 +77,8 @@ LoadedRun load_run(const std::string& dir) {
     throw std::runtime_error("'" + dir + "' holds no model.safetensors: train a model first (latentlab train vae --out " + dir + ")");
   }
   LoadedRun run;
-  const auto tensors = load_tensors(path, &run.metadata);
-  auto it = run.metadata.find("config");
-  if (it == run.metadata.end()) throw std::runtime_error(path + ": no model configuration in the file's metadata");
-  models::VaeConfig config;
-  try {
-    config = models::VaeConfig::from_json(it->second);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
-  check_holds_parameters(path, tensors, config.num_parameters());
-  Generator init(0);  // the values are replaced by the checkpoint's
-  run.model = std::make_unique<models::Autoencoder>(config, init);
-  try {
-    run.model->load_state_dict(tensors);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(path + ": " + e.what());
-  }
+  run.model = load_model_file<models::Autoencoder, models::VaeConfig>(
+      path, run.metadata, "model", "", [](const models::VaeConfig& c) { return c.num_parameters(); });
   return run;
 }
 
@@ -76,23 +93,9 @@ GenerativeRun GenerativeRun::open(const std::string& dir) {
     run.vae_->eval();
     return run;
   }
-  const auto tensors = load_tensors(gan_path, &run.metadata_);
-  auto config = run.metadata_.find("config");
-  if (config == run.metadata_.end()) throw std::runtime_error(gan_path + ": no GAN configuration in the file's metadata");
-  models::GanConfig c;
-  try {
-    c = models::GanConfig::from_json(config->second);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(gan_path + ": bad GAN configuration in the metadata: " + e.what());
-  }
-  check_holds_parameters(gan_path, tensors, c.generator_parameters());
-  Generator init(0);  // replaced by the checkpoint's values
-  run.gan_ = std::make_unique<models::GanGenerator>(c, init);
-  try {
-    run.gan_->load_state_dict(tensors);
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(gan_path + ": " + e.what());
-  }
+  run.gan_ = load_model_file<models::GanGenerator, models::GanConfig>(
+      gan_path, run.metadata_, "GAN", "bad GAN configuration in the metadata: ",
+      [](const models::GanConfig& c) { return c.generator_parameters(); });
   run.gan_->eval();
   return run;
 }
