@@ -419,9 +419,7 @@ void run_train(const TrainOptions& options) {
     adam.load_state_dict(state);
   }
   // Rank 0's weights everywhere (the ranks initialized or loaded the same ones; this makes sure).
-  std::vector<Tensor> state = model->parameters();
-  for (const auto& [name, buffer] : model->named_buffers()) state.push_back(buffer);
-  dist::broadcast_tensors(*comm, state);
+  dist::broadcast_modules(*comm, {model.get()});
   if (start_epoch >= o.epochs) {
     std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs (--epochs " << o.epochs << ")\n";
     return;

@@ -214,15 +214,14 @@ class GanSteps : public EpochSteps {
       if (!labels.empty()) p.labels.assign(labels.begin() + p.first, labels.begin() + p.first + p.n);
       parts.push_back(std::move(p));
     }
-    auto mean_sigmoid_sum = [](const Tensor& logits) {  // sum of D's probabilities, and of right calls
-      double s = 0;
-      for (float v : logits.to_vector()) s += 1.0 / (1.0 + std::exp(-static_cast<double>(v)));
-      return s;
+    // D's figures of a part's logits (models/gan.h), as shares of the batch's means.
+    auto sigmoid_sum = [](const Tensor& logits) {
+      const std::vector<float> v = logits.to_vector();
+      return models::sigmoid_sum(v.data(), static_cast<int64_t>(v.size()));
     };
-    auto positives = [](const Tensor& logits, bool want_positive) {
-      int64_t k = 0;
-      for (float v : logits.to_vector()) k += (v > 0) == want_positive ? 1 : 0;
-      return static_cast<double>(k);
+    auto positives = [](const Tensor& logits, bool positive) {
+      const std::vector<float> v = logits.to_vector();
+      return static_cast<double>(models::count_positive(v.data(), static_cast<int64_t>(v.size()), positive));
     };
     const double b = static_cast<double>(B);
     // (1) D: loss_real * share, loss_fake * share; the figures as shares of the batch's.
@@ -240,8 +239,8 @@ class GanSteps : public EpochSteps {
       const Tensor out_fake = d_.forward(p.fake.detach(), p.labels);
       const Tensor loss_fake = scale(bce_with_logits(out_fake, Tensor::zeros({p.n}, device_)), p.share);
       loss_fake.backward();
-      d_grads_.add_part({loss_real.item(), loss_fake.item(), static_cast<float>(mean_sigmoid_sum(out_real) / b),
-                         static_cast<float>(mean_sigmoid_sum(out_fake) / b),
+      d_grads_.add_part({loss_real.item(), loss_fake.item(), static_cast<float>(sigmoid_sum(out_real) / b),
+                         static_cast<float>(sigmoid_sum(out_fake) / b),
                          static_cast<float>((positives(out_real, true) + positives(out_fake, false)) / (2 * b))});
     }
     const std::vector<float> d_totals = d_grads_.finish(comm_);
@@ -256,7 +255,7 @@ class GanSteps : public EpochSteps {
       const Tensor out = d_.forward(p.fake, p.labels);
       const Tensor loss_g = scale(bce_with_logits(out, Tensor::ones({p.n}, device_)), p.share);
       loss_g.backward();
-      g_grads_.add_part({loss_g.item(), static_cast<float>(mean_sigmoid_sum(out) / b)});
+      g_grads_.add_part({loss_g.item(), static_cast<float>(sigmoid_sum(out) / b)});
     }
     const std::vector<float> g_totals = g_grads_.finish(comm_);
     opt_g_.step();
@@ -387,12 +386,7 @@ void run_train_gan(const GanTrainOptions& options) {
     }
   }
   // Rank 0's weights and BatchNorm statistics everywhere.
-  std::vector<Tensor> state = g.parameters();
-  for (Module* m : std::vector<Module*>{&g, &d}) {
-    if (m == &d) for (const Tensor& t : d.parameters()) state.push_back(t);
-    for (const auto& [name, buffer] : m->named_buffers()) state.push_back(buffer);
-  }
-  dist::broadcast_tensors(*comm, state);
+  dist::broadcast_modules(*comm, {&g, &d});
   if (start_epoch >= o.epochs) {
     if (writer) std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
     return;

@@ -304,17 +304,20 @@ void dcgan_init(Module& m, Generator& gen) {
 }
 
 namespace {
-double mean_sigmoid(const float* logits, int64_t n) {
+double mean_sigmoid(const float* logits, int64_t n) { return sigmoid_sum(logits, n) / static_cast<double>(n); }
+}  // namespace
+
+double sigmoid_sum(const float* logits, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i) s += 1.0 / (1.0 + std::exp(-static_cast<double>(logits[i])));
-  return s / static_cast<double>(n);
+  return s;
 }
+
 int64_t count_positive(const float* logits, int64_t n, bool positive) {
   int64_t k = 0;
   for (int64_t i = 0; i < n; ++i) k += (logits[i] > 0.0f) == positive;
   return k;
 }
-}  // namespace
 
 PendingGanStep::PendingGanStep(const Tensor& loss_real, const Tensor& loss_fake, const Tensor& loss_g,
                                const Tensor& out_real, const Tensor& out_fake, const Tensor& out)

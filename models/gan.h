@@ -133,6 +133,12 @@ class PendingGanStep {
   std::shared_ptr<Readback> readback_;
 };
 
+// D's figures of a batch's logits, as GanStepResult reports them: the sum of sigmoid(logit) (D's
+// probabilities that the images are real, in double), and how many logits are > 0 (positive) or
+// <= 0 (!positive).
+double sigmoid_sum(const float* logits, int64_t n);
+int64_t count_positive(const float* logits, int64_t n, bool positive);
+
 // One step of the pytorch/examples recipe: D on real (target 1) and on G(z).detach() (target 0),
 // two backward passes accumulated, D's optimizer steps; then G through the updated D (target 1,
 // the non-saturating loss of Goodfellow et al. 2014), G's optimizer steps. `real` is in [-1, 1].

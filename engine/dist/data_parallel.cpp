@@ -97,6 +97,15 @@ void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors) {
   }
 }
 
+void broadcast_modules(Communicator& comm, const std::vector<const Module*>& modules) {
+  std::vector<Tensor> state;
+  for (const Module* m : modules) {
+    for (const Tensor& p : m->parameters()) state.push_back(p);
+    for (const auto& [name, buffer] : m->named_buffers()) state.push_back(buffer);
+  }
+  broadcast_tensors(comm, state);
+}
+
 std::vector<double> sum_over_ranks(Communicator& comm, const std::vector<double>& values) {
   const size_t n = values.size();
   std::vector<double> all(n * static_cast<size_t>(comm.size()));

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/dist/communicator.h"
+#include "engine/nn/module.h"
 #include "engine/tensor.h"
 
 namespace ll::dist {
@@ -62,6 +63,8 @@ class GradientSum {
 // Rank 0's values of `tensors` (parameters, BatchNorm's running statistics) copied into every rank's,
 // so that all replicas start from the same state whatever each loaded or initialized.
 void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors);
+// broadcast_tensors of every parameter and buffer of each module, in order.
+void broadcast_modules(Communicator& comm, const std::vector<const Module*>& modules);
 
 // Element-wise sum over the ranks of a few doubles (a test pass's sums), in rank order on every
 // rank (through all_gather: exact doubles, the same bits everywhere).
