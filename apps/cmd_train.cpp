@@ -69,6 +69,7 @@ struct TrainOptions {
   int64_t log_every = 0;  // steps between progress lines where stderr is not a terminal (0: every 30 s)
   std::string dist = "auto";  // --dist: the communicator (engine/dist/communicator.h)
   int64_t micro_batches = 1;  // --micro-batches: parts of each rank's batch, one after the other
+  bool sync_bn = false;       // --sync-bn: GANs' BatchNorm over the whole batch across the ranks
   bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
 };
 
@@ -160,7 +161,8 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
       {"--cuda-graph", autoencoders}, {"--test-limit", autoencoders}, {"--nz", gans},
       {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
       {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
-      {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel}};
+      {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel},
+      {"--sync-bn", {"dcgan", "cgan"}}};
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
     std::string list;
@@ -486,6 +488,9 @@ void add_train_command(CLI::App& app) {
                   "ae/vae: split each (rank's) batch into N parts computed one after the other and their gradients "
                   "added (less memory; N parts in one process give a N-rank run's numbers bit for bit)")
       ->capture_default_str();
+  cmd->add_flag("--sync-bn", o->sync_bn,
+               "dcgan/cgan under mpirun: normalize BatchNorm by the statistics of the whole batch across the ranks "
+               "(synchronized BatchNorm) instead of each rank's shard");
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
   cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
@@ -545,6 +550,7 @@ void add_train_command(CLI::App& app) {
     g.batch_size_given = o->batch_size_given;
     g.dist = o->dist;
     g.micro_batches = o->micro_batches;
+    g.sync_bn = o->sync_bn;
     run_train_gan(g);
   });
 }

@@ -166,6 +166,7 @@ class GanSteps : public EpochSteps {
       line["all_reduce_ms_per_step"] = d_n > 0 ? 1e3 * (d_s + g_s) / static_cast<double>(d_n) : 0.0;  // D's and G's
     }
     if (o_.micro_batches > 1) line["micro_batches"] = o_.micro_batches;
+    if (o_.sync_bn) line["sync_bn"] = true;
     if (fid_) {
       line["fid"] = fid_json_["fid"];
       line["fid_n"] = o_.fid_n;
@@ -194,7 +195,11 @@ class GanSteps : public EpochSteps {
   // the one-process step's. BatchNorm normalizes each part by its own statistics (the default of
   // PyTorch's DistributedDataParallel); so, unlike the autoencoders', a GAN's parts are not the
   // one-process step, but N ranks still equal --micro-batches N in one process, parameter for
-  // parameter (BatchNorm's running statistics are rank 0's, updated by its shard alone).
+  // parameter (BatchNorm's running statistics are rank 0's, updated by its shard alone). With
+  // --sync-bn (one part per rank) every BatchNorm layer normalizes by the whole batch's statistics
+  // (engine/ops/norm.h sync_batch_norm): then the ranks' step is the one-process step, to float
+  // rounding, and the running statistics are the batch's on every rank. Every rank then runs every
+  // forward and backward, in the same order (each exchanges statistics): no rank's part is empty.
   models::GanStepResult sharded_step(const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z) {
     const int64_t B = real.size(0);
     const dist::Rows mine = dist::shard_rows(B, comm_.size(), comm_.rank());
@@ -305,6 +310,10 @@ void run_train_gan(const GanTrainOptions& options) {
   if (o.model == "gan128" && (comm->size() > 1 || o.micro_batches > 1)) {
     throw std::invalid_argument("gan128 does not train data-parallel yet (its dropout masks would differ): run it as one process");
   }
+  if (o.sync_bn && o.micro_batches > 1) {
+    throw std::invalid_argument("--sync-bn normalizes the shards of all ranks together, and --micro-batches computes a rank's "
+                                "parts one after the other, which cannot share statistics: leave one of them out");
+  }
   std::optional<TrainingDir> run_dir;
   if (writer) run_dir.emplace(o.out);  // locked now if it exists, else created by open() once the data has loaded
   const int64_t folder_size = o.image_size > 0 ? o.image_size : o.model == "gan128" ? 128 : o.model == "cgan" ? 28 : 64;
@@ -335,6 +344,10 @@ void run_train_gan(const GanTrainOptions& options) {
   // The last partial batch is dropped (as pytorch/examples' DCGAN): with fewer images than a batch,
   // an epoch would train nothing.
   auto check_batch = [&] {
+    if (o.sync_bn && o.batch_size < comm->size()) {
+      throw std::invalid_argument("--sync-bn needs at least one image per rank in every batch: --batch-size " +
+                                  std::to_string(o.batch_size) + " is less than the " + std::to_string(comm->size()) + " ranks");
+    }
     if (o.batch_size <= train.n) return;
     throw std::invalid_argument("--batch-size " + std::to_string(o.batch_size) + " is more than the " + std::to_string(train.n) +
                                 " training images: " + o.model + " drops the last partial batch, so an epoch would train no step" +
@@ -345,7 +358,7 @@ void run_train_gan(const GanTrainOptions& options) {
   comm->check_same("the training's settings",
                    nlohmann::json{{"config", c.to_json()}, {"data", o.data}, {"train_images", train.n},
                                   {"batch_size", o.batch_size}, {"lr", o.lr}, {"beta1", o.beta1}, {"seed", o.seed},
-                                  {"epochs", o.epochs}, {"micro_batches", o.micro_batches}, {"resume", o.resume},
+                                  {"epochs", o.epochs}, {"micro_batches", o.micro_batches}, {"sync_bn", o.sync_bn}, {"resume", o.resume},
                                   {"out", o.out}, {"fid_n", o.fid_n}}
                        .dump());
   if (writer) run_dir->open();
@@ -387,6 +400,8 @@ void run_train_gan(const GanTrainOptions& options) {
   }
   // Rank 0's weights and BatchNorm statistics everywhere.
   dist::broadcast_modules(*comm, {&g, &d});
+  // One process has the whole batch: its BatchNorm is already the batch's (and needs no exchange).
+  const int64_t synced = o.sync_bn && comm->size() > 1 ? dist::synchronize_batch_norm({&g, &d}, dist::batch_norm_group(*comm)) : 0;
   if (start_epoch >= o.epochs) {
     if (writer) std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
     return;
@@ -429,6 +444,8 @@ void run_train_gan(const GanTrainOptions& options) {
               << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed;
     if (comm->size() > 1) std::cerr << ", " << comm->size() << " ranks (" << comm->backend() << ")";
     if (o.micro_batches > 1) std::cerr << ", " << o.micro_batches << " micro-batches";
+    if (synced > 0) std::cerr << ", " << synced << " BatchNorm layers synchronized";
+    if (o.sync_bn && comm->size() == 1) std::cerr << ", --sync-bn (one process: plain BatchNorm is the same)";
     std::cerr << "\n";
   }
   GanSteps steps{o, c, g, d, opt_g, opt_d, noise, loader, fid.get(), fixed_z, fixed_labels, grid_cols, device, *comm};

@@ -4,6 +4,7 @@
 //     the same fixed order), for N = 2 and for N = 3 with a last batch smaller than the ranks (an
 //     empty shard); and the plain one-process run within float32 rounding of the sums' order;
 //   - the same for dcgan and cgan on 2 ranks, parameter for parameter;
+//   - with --sync-bn (synchronized BatchNorm), dcgan on 2 ranks is the one-process run to rounding;
 //   - a run trained on 2 ranks resumes on one process (and the other way), the same as straight;
 //   - ranks given different settings stop at once, naming the difference;
 //   - a rank killed in the middle of an epoch ends the job within seconds, the last completed
@@ -200,6 +201,42 @@ TEST_F(DataParallel, GansOnTwoRanksEqualTwoMicroBatches) {
   }
 }
 
+// --sync-bn: every BatchNorm layer normalizes by the whole batch's statistics (engine/ops/norm.h
+// sync_batch_norm), so 2 ranks compute the one-process run's steps, to float rounding: every
+// parameter and the running statistics within kSyncBnBound of the largest value of each tensor
+// after 2 epochs (measured: 2.1e-7 in the generator, 1.3e-7 in the discriminator). Without it the
+// 2-rank run differs by 0.3 (D) and 2.1 (G, its running statistics) of the largest values.
+TEST_F(DataParallel, SyncBatchNormOnTwoRanksIsTheOneProcessRun) {
+  constexpr double kSyncBnBound = 2e-5;
+  const std::string bin = LATENTLAB_BIN;
+  test::write_bars(t_ / "bars");
+  const std::string args = " train dcgan --data " + (t_ / "bars") +
+                           " --epochs 2 --batch-size 16 --ngf 8 --ndf 8 --nz 8 --fid-n 0 --seed 3 --device cpu --out ";
+  Shell r = sh(mpirun(2) + bin + args + (t_ / "sync2") + " --sync-bn", t_ / "sync2.log");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("2 ranks (mpi), 3 BatchNorm layers synchronized"), std::string::npos) << r.output;
+  EXPECT_EQ(last_metrics(t_ / "sync2")["sync_bn"], true);
+  ASSERT_EQ((r = sh(mpirun(2) + bin + args + (t_ / "plain2"), t_ / "plain2.log")).status, 0) << r.output;
+  ASSERT_EQ((r = sh(bin + args + (t_ / "one"), t_ / "one.log")).status, 0) << r.output;
+  for (const char* file : {"/generator.safetensors", "/discriminator.safetensors"}) {
+    const double synced = max_relative_difference(t_ / "one" + file, t_ / "sync2" + file);
+    const double plain = max_relative_difference(t_ / "one" + file, t_ / "plain2" + file);
+    std::cerr << file << ": largest relative difference from the one-process run, 2 ranks with --sync-bn " << synced
+              << ", without " << plain << "\n";
+    EXPECT_LT(synced, kSyncBnBound) << file;
+    EXPECT_GT(plain, 100 * synced) << file;
+  }
+  // The flags it cannot go with: one line, nothing trained.
+  r = sh(mpirun(2) + bin + args + (t_ / "mb") + " --sync-bn --micro-batches 2", t_ / "mb.log");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--sync-bn normalizes the shards of all ranks together"), std::string::npos) << r.output;
+  r = sh(mpirun(3) + bin + " train dcgan --data " + (t_ / "bars") + " --batch-size 2 --fid-n 0 --sync-bn --out " + (t_ / "b1"),
+         t_ / "b1.log");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("--sync-bn needs at least one image per rank in every batch"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(t_ / "mb/generator.safetensors") || fs::exists(t_ / "b1/generator.safetensors"));
+}
+
 TEST_F(DataParallel, ResumesWithAnotherNumberOfRanks) {
   const std::string bin = LATENTLAB_BIN;
   ASSERT_EQ(sh(bin + train_args(t_, "straight", 2) + " --micro-batches 2", t_ / "s.log").status, 0);
@@ -282,6 +319,8 @@ TEST(DataParallelFlags, AreForAeAndVae) {
   EXPECT_NE(r.err.find("--dist is for ae, vae, dcgan, cgan, not classifier"), std::string::npos) << r.err;
   r = test::run({"train", "vae", "--data", t / "data", "--out", t / "v", "--micro-batches", "0"});
   EXPECT_NE(r.err.find("--micro-batches must be in 1..4096"), std::string::npos) << r.err;
+  r = test::run({"train", "vae", "--data", t / "data", "--out", t / "v", "--sync-bn"});
+  EXPECT_NE(r.err.find("--sync-bn is for dcgan, cgan, not vae"), std::string::npos) << r.err;
   r = test::run({"train", "vae", "--data", t / "data", "--out", t / "v", "--dist", "tcp"});
   EXPECT_NE(r.status, 0);
   EXPECT_FALSE(fs::exists(t / "g") || fs::exists(t / "c") || fs::exists(t / "v"));
