@@ -154,7 +154,7 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
   const Models autoencoders{"ae", "vae"}, gans{"dcgan", "gan128", "cgan"};
   Models resumable = autoencoders;
   resumable.insert(resumable.end(), gans.begin(), gans.end());
-  const Models data_parallel{"ae", "vae", "dcgan", "cgan"};  // docs/distributed.md
+  const Models data_parallel{"ae", "vae", "dcgan", "gan128", "cgan"};  // docs/distributed.md
   const std::vector<std::pair<const char*, Models>> only{
       {"--arch", autoencoders},       {"--latent-dim", autoencoders}, {"--hidden", autoencoders},
       {"--conv-channels", autoencoders}, {"--recon", autoencoders},   {"--beta", {"vae"}},
@@ -162,7 +162,7 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
       {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
       {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
       {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel},
-      {"--sync-bn", {"dcgan", "cgan"}}};
+      {"--sync-bn", gans}};
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
     std::string list;
@@ -481,15 +481,15 @@ void add_train_command(CLI::App& app) {
                   "where stderr is not a terminal (a log, CI): a progress line every N steps (0: every 30 s)")
       ->capture_default_str();
   cmd->add_option("--dist", o->dist,
-                  "ae/vae: data-parallel across the processes of `mpirun -np N`: auto (MPI when started by mpirun, "
+                  "data-parallel across the processes of `mpirun -np N`: auto (MPI when started by mpirun, "
                   "else one process), none, mpi, or nccl (GPUs; unverified)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "none", "mpi", "nccl"}));
   cmd->add_option("--micro-batches", o->micro_batches,
-                  "ae/vae: split each (rank's) batch into N parts computed one after the other and their gradients "
+                  "split each (rank's) batch into N parts computed one after the other and their gradients "
                   "added (less memory; N parts in one process give a N-rank run's numbers bit for bit)")
       ->capture_default_str();
   cmd->add_flag("--sync-bn", o->sync_bn,
-               "dcgan/cgan under mpirun: normalize BatchNorm by the statistics of the whole batch across the ranks "
+               "GANs under mpirun: normalize BatchNorm by the statistics of the whole batch across the ranks "
                "(synchronized BatchNorm) instead of each rank's shard");
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
