@@ -73,7 +73,7 @@ struct TrainOptions {
   bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
   // The DB-VAE (apps/train_dbvae.h): its biased task (data/biased.h) and its sampler.
   std::string debias = "on";
-  double alpha = 0.01;
+  double alpha = 0.3;
   int64_t bins = 10;
   std::string majority = "0", minority = "6", negative = "2,4";
   double minority_fraction = 0.02;

@@ -31,7 +31,7 @@ struct DbVaeTrainOptions {
   int64_t hidden = 256;
   int64_t latent_dim = 8;
   bool debias = true;
-  double alpha = 0.01;
+  double alpha = 0.3;
   int64_t bins = 10;
   DeviceFlags device;
   uint64_t seed = 1;
