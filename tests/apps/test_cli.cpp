@@ -333,7 +333,7 @@ TEST(Cli, EveryTrainingRefusesADirectoryInUse) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
   ASSERT_EQ(::write(fd, "4242\n", 5), 5);
-  for (const char* model : {"ae", "vae", "dcgan", "gan128", "cgan", "classifier"}) {
+  for (const char* model : {"ae", "vae", "dcgan", "gan128", "cgan", "classifier", "dbvae"}) {
     const Result r = run({"train", model, "--data", t / "no-data-needed", "--out", t / "run", "--device", "cpu"});
     EXPECT_EQ(r.status, 1) << model;
     EXPECT_EQ(r.err, "latentlab: error: " + (t / "run") + " is in use: latentlab process 4242 is training there (it holds " +
