@@ -113,14 +113,14 @@ std::vector<double> measurement_grid(double lo, double hi) {
 }
 
 // How far the walk goes, on one side of 0: the largest |a| up to which (walking outwards from 0,
-// without a gap) the learned walk's error is at most half of no walk's, i.e. it does at least most
-// of the edit. 0 when it fails at the first point.
+// without a gap) the learned walk's error is below no walk's, i.e. following the walk is still
+// closer to the edit than leaving the image alone. 0 when it fails at the first point.
 double reach(const std::vector<models::WalkPoint>& pts, bool positive) {
   double best = 0;
   const int64_t mid = static_cast<int64_t>(pts.size()) / 2;
   for (int64_t i = mid + (positive ? 1 : -1); i >= 0 && i < static_cast<int64_t>(pts.size()); i += positive ? 1 : -1) {
     const auto& p = pts[static_cast<size_t>(i)];
-    if (!(p.mse_learned <= 0.5 * p.mse_identity)) break;
+    if (!(p.mse_learned < p.mse_identity)) break;
     best = p.a;
   }
   return best;
@@ -183,7 +183,8 @@ void run_steer(const SteerOptions& o) {
     const std::vector<int32_t> labels = g.config().conditional() ? g.config().labels(rows, -1) : std::vector<int32_t>{};
     std::vector<double> cols;
     for (int64_t c = 0; c < o.cols; ++c) {
-      cols.push_back(o.sheet_extent * (lo + (hi - lo) * static_cast<double>(c) / static_cast<double>(o.cols - 1)));
+      const double a = o.sheet_extent * (lo + (hi - lo) * static_cast<double>(c) / static_cast<double>(o.cols - 1));
+      cols.push_back(std::fabs(a) < 1e-9 * (hi - lo) ? 0.0 : a);  // "+0.0px", not the rounding's "-0.0px"
     }
     std::vector<std::vector<float>> walk(static_cast<size_t>(o.cols)), target(static_cast<size_t>(o.cols));
     const Tensor base = models::generator_unit(g, zs, labels).to(Device::CPU);
@@ -290,7 +291,7 @@ void run_steer(const SteerOptions& o) {
        << format_number("%.3f", p.achieved) << " | " << format_number("%.3f", p.target) << " | "
        << format_number("%.3f", p.random_achieved) << " |\n";
   }
-  md << "\nReach (the learned walk's error at most half of no walk's, outwards from a = 0): a from "
+  md << "\nReach (outwards from a = 0, the learned walk's error below no walk's): a from "
      << format_number("%.3g", reach_neg) << " to " << format_number("%.3g", reach_pos) << " (trained on "
      << format_number("%.3g", lo) << " to " << format_number("%.3g", hi) << ").\n";
   write_file_atomic((fs::path(o.out) / "report.md").string(), md.str());
