@@ -3,7 +3,9 @@
 // 'Steerability' of Generative Adversarial Networks"; models/steer.h has the objective and the edits).
 //
 // The linear walk: one direction w with G(z + a w) ~ edit(G(z), a), learned with Adam from w = 0 on
-// fresh codes z and a ~ U(lo, hi) each step, the generator frozen. Then it is measured on a fixed set
+// fresh codes z and a ~ U(lo, hi) each step, the generator frozen. --walk nonlinear: the paper's
+// non-linear walk, a small MLP's step f(z) = z + MLP(z) taken n times for a = n eps
+// (models::NonlinearWalk), compared with a random line of the same speed. Then it is measured on a fixed set
 // of codes at a's from 2 lo to 2 hi (twice the training range, to see where the walk stops
 // following the edit): the masked per-pixel MSE to the edited image for the learned walk, for a
 // random direction of the same norm, and for no walk at all (G(z) itself, the error of leaving the
@@ -13,6 +15,7 @@
 // OUT/walk.png      rows: a few codes, each as the walk G(z + a w) above the edit's target
 //                   edit(G(z), a); columns: a over the training range (and a little beyond)
 // OUT/w.safetensors the direction, "w" (1, nz), with the settings in its metadata
+//                   (--walk nonlinear: OUT/walk.safetensors, the two MLPs pos.* and neg.*)
 // OUT/report.json   the training losses, the measurements per a, the reach of the walk
 // OUT/report.md     the same as tables
 // One JSON line (the summary) goes to stdout.
@@ -57,12 +60,14 @@ struct SteerOptions {
   int64_t rows = 6;
   int64_t cols = 7;
   double sheet_extent = 1.5;
+  std::string walk = "linear";
+  int64_t hidden = 64;
   int64_t upscale = 0;
   DeviceFlags device;
 };
 
 // The random streams of a steer run (Generator(seed, stream)); training uses 0 (codes) and 1 (a).
-enum SteerStream : uint64_t { kRandomDirection = 2, kEvalCodes = 3 };
+enum SteerStream : uint64_t { kRandomDirection = 2, kEvalCodes = 3, kWalkInit = 4 };
 
 std::pair<double, double> parse_range(const std::string& text) {
   const std::string bad = "--range must be LO:HI with LO < 0 < HI (a = 0 is the unedited image), e.g. -5:5, got '" + text + "'";
@@ -128,6 +133,8 @@ double reach(const std::vector<models::WalkPoint>& pts, bool positive) {
 
 void run_steer(const SteerOptions& o) {
   const models::SteerEdit edit = models::parse_steer_edit(o.edit);
+  if (o.walk != "linear" && o.walk != "nonlinear") throw std::invalid_argument("--walk must be linear or nonlinear, got '" + o.walk + "'");
+  if (o.hidden < 1 || o.hidden > 4096) throw std::invalid_argument("--hidden must be in 1..4096");
   if (o.steps < 1 || o.steps > 1000000) throw std::invalid_argument("--steps must be in 1..1000000");
   if (o.batch < 1 || o.batch > 4096) throw std::invalid_argument("--batch must be in 1..4096");
   if (!(o.lr > 0) || !std::isfinite(o.lr)) throw std::invalid_argument("--lr must be a positive number");
@@ -153,25 +160,54 @@ void run_steer(const SteerOptions& o) {
   t.lr = o.lr;
   t.seed = o.seed;
   t.log_every = std::max<int64_t>(1, o.steps / 20);
-  const models::SteerTrainResult trained = models::train_linear_walk(g, t);
-  const std::vector<float> wv = trained.w.to_vector();
-  double norm2 = 0;
-  for (float v : wv) norm2 += static_cast<double>(v) * v;
-  const double w_norm = std::sqrt(norm2);
+  Generator egen(o.seed, kEvalCodes);
+  const Tensor z_eval = randn({o.eval_n, nz}, egen, device);
 
-  // A random direction of the same norm: the baseline that says how much of the walk's effect is
+  // The walk: a line z + a w, or the paper's non-linear walk (steps of a small MLP, eps = a fourth
+  // of each end of the range, so that the measurement grid's a are whole numbers of steps).
+  const bool nonlinear = o.walk == "nonlinear";
+  models::SteerTrainResult trained;
+  std::unique_ptr<models::NonlinearWalk> f;
+  models::WalkFn walked;
+  double speed = 0;  // |dz/da|: |w| for the line, the mean |f(z) - z| / eps over the codes for the MLP
+  if (nonlinear) {
+    Generator finit(o.seed, kWalkInit);
+    f = std::make_unique<models::NonlinearWalk>(nz, o.hidden, hi / 4, lo / 4, finit);
+    trained = models::train_nonlinear_walk(g, *f, t);
+    walked = [&f](const Tensor& z, double a) { return f->walk(z, f->steps_for(a)); };
+    NoGradGuard no_grad;
+    const std::vector<float> step = sub(f->walk(z_eval, 1), z_eval).to_vector();
+    for (int64_t i = 0; i < o.eval_n; ++i) {
+      double n2 = 0;
+      for (int64_t d = 0; d < nz; ++d) n2 += static_cast<double>(step[static_cast<size_t>(i * nz + d)]) * step[static_cast<size_t>(i * nz + d)];
+      speed += std::sqrt(n2);
+    }
+    speed /= static_cast<double>(o.eval_n) * f->eps_pos;
+  } else {
+    trained = models::train_linear_walk(g, t);
+    const Tensor w = trained.w;
+    walked = [w](const Tensor& z, double a) {
+      return models::walk_codes(z, std::vector<float>(static_cast<size_t>(z.size(0)), static_cast<float>(a)), w);
+    };
+    double norm2 = 0;
+    for (float v : w.to_vector()) norm2 += static_cast<double>(v) * v;
+    speed = std::sqrt(norm2);
+  }
+
+  // A random direction of the same speed: the baseline that says how much of the walk's effect is
   // just moving in noise space at all.
   Generator rgen(o.seed, kRandomDirection);
   std::vector<float> rv = randn({1, nz}, rgen).to_vector();
   double r2 = 0;
   for (float v : rv) r2 += static_cast<double>(v) * v;
-  for (float& v : rv) v = static_cast<float>(v * w_norm / std::sqrt(std::max(r2, 1e-30)));
+  for (float& v : rv) v = static_cast<float>(v * speed / std::sqrt(std::max(r2, 1e-30)));
   const Tensor random_dir = Tensor::from_vector(rv, {1, nz}, device);
+  const models::WalkFn random_walk = [random_dir](const Tensor& z, double a) {
+    return models::walk_codes(z, std::vector<float>(static_cast<size_t>(z.size(0)), static_cast<float>(a)), random_dir);
+  };
 
-  Generator egen(o.seed, kEvalCodes);
-  const Tensor z_eval = randn({o.eval_n, nz}, egen, device);
   const std::vector<double> grid = measurement_grid(lo, hi);
-  const std::vector<models::WalkPoint> pts = models::measure_walk(g, edit, z_eval, trained.w, random_dir, grid);
+  const std::vector<models::WalkPoint> pts = models::measure_walk(g, edit, z_eval, walked, random_walk, grid);
   const double reach_neg = reach(pts, false), reach_pos = reach(pts, true);
 
   fs::create_directories(o.out);
@@ -192,7 +228,7 @@ void run_steer(const SteerOptions& o) {
     const std::vector<float> base_v = base.to_vector();
     for (size_t c = 0; c < cols.size(); ++c) {
       const std::vector<float> av(static_cast<size_t>(rows), static_cast<float>(cols[c]));
-      walk[c] = models::generator_unit(g, models::walk_codes(zs, av, trained.w), labels).to_vector();
+      walk[c] = models::generator_unit(g, walked(zs, cols[c]), labels).to_vector();
       std::vector<float> mask;
       models::apply_edit_batch(edit, base_v, rows, C, H, W, av, target[c], mask);
     }
@@ -213,8 +249,10 @@ void run_steer(const SteerOptions& o) {
     const int64_t up = o.upscale > 0 ? o.upscale : auto_upscale(H);
     const std::string title = std::string("steer: ") + models::steer_edit_name(edit) + " on " + run.describe();
     std::vector<std::string> lines{
-        "walk: G(z + a w), w learned (|w| = " + format_number("%.3g", w_norm) + ", " + std::to_string(o.steps) +
-            " Adam steps); edit: the image edit of G(z) the walk imitates",
+        (nonlinear ? "walk: G(f^n(z)), f(z) = z + MLP(z) learned, a = n eps (eps " + format_number("%.3g", hi / 4) + ", " +
+                         format_number("%.3g", lo / 4) + "; "
+                   : "walk: G(z + a w), w learned (|w| = " + format_number("%.3g", speed) + ", ") +
+            std::to_string(o.steps) + " Adam steps); edit: the image edit of G(z) the walk imitates",
         "trained on a in [" + a_label(edit, lo) + ", " + a_label(edit, hi) + "]; columns span " +
             format_number("%g", o.sheet_extent) + " x that range"};
     data::save_png((fs::path(o.out) / "walk.png").string(),
@@ -229,7 +267,17 @@ void run_steer(const SteerOptions& o) {
                 {"batch", std::to_string(o.batch)},
                 {"lr", setting_text(o.lr)},
                 {"seed", std::to_string(o.seed)}};
-  save_tensors((fs::path(o.out) / "w.safetensors").string(), {{"w", trained.w.to(Device::CPU)}}, meta);
+  meta["walk"] = o.walk;
+  if (nonlinear) {
+    // The two MLPs (pos.*, neg.*) and their steps; w.safetensors is the linear walk's file.
+    meta["eps_pos"] = setting_text(f->eps_pos);
+    meta["eps_neg"] = setting_text(f->eps_neg);
+    meta["hidden"] = std::to_string(o.hidden);
+    f->to(Device::CPU);
+    save_tensors((fs::path(o.out) / "walk.safetensors").string(), f->state_dict(), meta);
+  } else {
+    save_tensors((fs::path(o.out) / "w.safetensors").string(), {{"w", trained.w.to(Device::CPU)}}, meta);
+  }
 
   nlohmann::json measured = nlohmann::json::array();
   for (const auto& p : pts) {
@@ -251,7 +299,8 @@ void run_steer(const SteerOptions& o) {
                          {"model", run.describe()},
                          {"range", {lo, hi}},
                          {"steps", o.steps},
-                         {"w_norm", round_to(w_norm, 4)},
+                         {"walk", o.walk},
+                         {"speed", round_to(speed, 4)},
                          {"loss_first", round_to(trained.loss.front(), 6)},
                          {"loss_last", round_to(trained.loss.back(), 6)},
                          {"mse_at_lo", {{"learned", round_to(at_lo.mse_learned, 6)}, {"random", round_to(at_lo.mse_random, 6)}, {"identity", round_to(at_lo.mse_identity, 6)}}},
@@ -276,7 +325,9 @@ void run_steer(const SteerOptions& o) {
 
   std::ostringstream md;
   md << "# steer: " << models::steer_edit_name(edit) << " on " << run.describe() << " (" << o.dir << ")\n\n"
-     << "Linear walk w (|w| = " << format_number("%.4g", w_norm) << "), " << o.steps << " Adam steps (lr " << o.lr
+     << (nonlinear ? "Non-linear walk (f(z) = z + MLP(z), " + std::to_string(o.hidden) + " hidden units, taken n times; speed |f(z) - z| / eps = "
+                   : std::string("Linear walk w (|w| = "))
+     << format_number("%.4g", speed) << "), " << o.steps << " Adam steps (lr " << o.lr
      << ", batch " << o.batch << ", seed " << o.seed << ") on a in [" << format_number("%g", lo) << ", "
      << format_number("%g", hi) << "]; training loss " << format_number("%.5f", trained.loss.front()) << " (first "
      << t.log_every << " steps) -> " << format_number("%.5f", trained.loss.back()) << " (last).\n\n"
@@ -310,6 +361,9 @@ void add_steer_command(CLI::App& app) {
   cmd->add_option("--range", o->range,
                   "LO:HI, the a of training (pixels for shifts, ln(factor) for zoom, an offset for brightness; "
                   "default: +-size/5 px, +-ln(1/0.6), +-0.4)");
+  cmd->add_option("--walk", o->walk, "linear (z + a w) or nonlinear (a small MLP's step f(z) = z + MLP(z), taken n times)")
+      ->capture_default_str();
+  cmd->add_option("--hidden", o->hidden, "nonlinear walk: hidden units of the MLP")->capture_default_str();
   cmd->add_option("--steps", o->steps, "Adam steps")->capture_default_str();
   cmd->add_option("--batch", o->batch, "codes per step")->capture_default_str();
   cmd->add_option("--lr", o->lr, "Adam learning rate")->capture_default_str();

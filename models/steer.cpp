@@ -246,8 +246,89 @@ double edit_statistic(SteerEdit e, const float* image, int64_t C, int64_t H, int
   return std::sqrt(r2 / total);
 }
 
+NonlinearWalk::NonlinearWalk(int64_t nz, int64_t hidden, double eps_pos, double eps_neg, Generator& init)
+    : eps_pos(eps_pos), eps_neg(eps_neg) {
+  if (!(eps_neg < 0 && 0 < eps_pos)) throw std::invalid_argument("NonlinearWalk: the step sizes must be eps_neg < 0 < eps_pos");
+  if (nz < 1 || hidden < 1) throw std::invalid_argument("NonlinearWalk: nz and hidden must be >= 1");
+  auto mlp = [&] {
+    auto last = std::make_shared<nn::Linear>(hidden, nz, init);
+    last->weight.zero_();  // f = identity at the start
+    last->bias.zero_();
+    return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
+        std::make_shared<nn::Linear>(nz, hidden, init), std::make_shared<nn::ReLU>(), last});
+  };
+  pos_ = register_module("pos", mlp());
+  neg_ = register_module("neg", mlp());
+}
+
+Tensor NonlinearWalk::walk(const Tensor& z, int64_t n) {
+  Tensor h = z;
+  nn::Sequential& net = n > 0 ? *pos_ : *neg_;
+  for (int64_t k = 0; k < (n > 0 ? n : -n); ++k) h = add(h, net.forward(h));
+  return h;
+}
+
+int64_t NonlinearWalk::steps_for(double a) const {
+  return static_cast<int64_t>(std::llround(a / (a >= 0 ? eps_pos : eps_neg))) * (a >= 0 ? 1 : -1);
+}
+
+SteerTrainResult train_nonlinear_walk(GanGenerator& g, NonlinearWalk& f, const SteerTrainOptions& o) {
+  if (o.steps < 1 || o.batch < 1) throw std::invalid_argument("train_nonlinear_walk: steps and batch must be >= 1");
+  const int64_t max_pos = std::max<int64_t>(1, std::llround(o.hi / f.eps_pos));
+  const int64_t max_neg = std::max<int64_t>(1, std::llround(o.lo / f.eps_neg));
+  FrozenGenerator frozen(g);
+  const int64_t nz = g.config().nz;
+  const Device device = g.parameters().front().device();
+  f.to(device);
+  f.train();
+  optim::AdamOptions ao;
+  ao.lr = o.lr;
+  optim::Adam adam(f.parameters(), ao);
+  Generator zgen(o.seed, 0), ngen(o.seed, 1);
+  const std::vector<int32_t> labels = g.config().conditional() ? g.config().labels(o.batch, -1) : std::vector<int32_t>{};
+  SteerTrainResult r;
+  double acc = 0;
+  int64_t count = 0;
+  for (int64_t step = 1; step <= o.steps; ++step) {
+    const Tensor z = randn({o.batch, nz}, zgen, device);
+    // One of the 2 * max steps counts, uniformly: U(0, 1] scaled and rounded up.
+    const double u = rand({1}, ngen).to_vector()[0];
+    const int64_t k = std::clamp<int64_t>(static_cast<int64_t>(std::ceil(u * static_cast<double>(max_pos + max_neg))), 1, max_pos + max_neg);
+    const int64_t n = k <= max_pos ? k : -(k - max_pos);
+    const double a = n > 0 ? static_cast<double>(n) * f.eps_pos : static_cast<double>(-n) * f.eps_neg;
+    const std::vector<float> av(static_cast<size_t>(o.batch), static_cast<float>(a));
+    const auto [target, mask] = edit_targets(g, o.edit, z, av, labels);
+    const Tensor x = generator_unit(g, f.walk(z, n), labels);
+    const double valid = static_cast<double>(sum(mask).item());
+    const Tensor loss = scale(mse_loss(mul(x, mask), target, Reduction::Sum), static_cast<float>(1.0 / std::max(valid, 1.0)));
+    adam.zero_grad();
+    loss.backward();
+    adam.step();
+    acc += loss.item();
+    ++count;
+    if (step % std::max<int64_t>(o.log_every, 1) == 0 || step == o.steps) {
+      r.loss.push_back(acc / static_cast<double>(count));
+      r.loss_step.push_back(step);
+      acc = 0;
+      count = 0;
+    }
+  }
+  f.eval();
+  return r;
+}
+
 std::vector<WalkPoint> measure_walk(GanGenerator& g, SteerEdit e, const Tensor& z, const Tensor& w,
                                     const Tensor& random, const std::vector<double>& as, int64_t batch) {
+  auto line = [](const Tensor& dir) {
+    return [dir](const Tensor& zb, double a) {
+      return walk_codes(zb, std::vector<float>(static_cast<size_t>(zb.size(0)), static_cast<float>(a)), dir);
+    };
+  };
+  return measure_walk(g, e, z, WalkFn(line(w)), WalkFn(line(random)), as, batch);
+}
+
+std::vector<WalkPoint> measure_walk(GanGenerator& g, SteerEdit e, const Tensor& z, const WalkFn& walked,
+                                    const WalkFn& random, const std::vector<double>& as, int64_t batch) {
   FrozenGenerator frozen(g);
   NoGradGuard no_grad;
   const int64_t N = z.size(0);
@@ -265,8 +346,8 @@ std::vector<WalkPoint> measure_walk(GanGenerator& g, SteerEdit e, const Tensor& 
       std::vector<float> base;
       const auto [target_t, mask_t] = edit_targets(g, e, zb, av, labels, &base);
       const std::vector<float> target = target_t.to_vector(), mask = mask_t.to_vector();
-      const std::vector<float> learned = generator_unit(g, walk_codes(zb, av, w), labels).to_vector();
-      const std::vector<float> rnd = generator_unit(g, walk_codes(zb, av, random), labels).to_vector();
+      const std::vector<float> learned = generator_unit(g, walked(zb, a), labels).to_vector();
+      const std::vector<float> rnd = generator_unit(g, random(zb, a), labels).to_vector();
       const int64_t C = target_t.size(1), H = target_t.size(2), W = target_t.size(3), S = C * H * W;
       for (int64_t i = 0; i < n; ++i) {
         double v = 0, l = 0, r = 0, id = 0;

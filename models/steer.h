@@ -23,9 +23,12 @@
 // Zoom's a is log-scale, as the paper's walk z + log(s) w (their section 3.1).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/nn/layers.h"
 #include "engine/tensor.h"
 #include "models/gan.h"
 
@@ -79,6 +82,31 @@ struct SteerTrainResult {
 // its classes cycling 0, 1, 2, ... over each batch.
 SteerTrainResult train_linear_walk(GanGenerator& g, const SteerTrainOptions& o);
 
+// The non-linear walk (the paper's section 3.2): a step z -> z + NN(z), NN a small MLP
+// (Linear(nz, hidden) ReLU Linear(hidden, nz)), taken n times for a = n eps, so that
+// G(f^n(z)) ~ e(G(z), n eps). The walk may bend and change speed with z, where the linear one is the
+// same straight line from every z. Steps towards negative a are a second network (`neg`), as a
+// step and its inverse are not the same function. The last layers start at 0: f starts as the
+// identity, as the linear walk starts at w = 0.
+class NonlinearWalk : public Module {
+ public:
+  NonlinearWalk(int64_t nz, int64_t hidden, double eps_pos, double eps_neg, Generator& init);
+  // f^n(z) for n > 0, the negative network's f^|n| for n < 0, z for n = 0.
+  Tensor walk(const Tensor& z, int64_t n);
+  // The number of steps nearest to a (a / eps of its side, rounded).
+  int64_t steps_for(double a) const;
+  double eps_pos, eps_neg;  // a per step on each side (eps_neg < 0 < eps_pos)
+
+ private:
+  std::shared_ptr<nn::Sequential> pos_, neg_;
+};
+
+// Trains both networks with Adam: each step draws n from {-max_steps..-1, 1..max_steps} (one n per
+// batch: every code takes the same number of steps) and a = n eps. max_steps covers the training
+// range: round(hi / eps_pos) on the positive side, round(lo / eps_neg) on the negative one. The
+// generator is frozen as for the linear walk. Returns the losses (SteerTrainResult::w undefined).
+SteerTrainResult train_nonlinear_walk(GanGenerator& g, NonlinearWalk& f, const SteerTrainOptions& o);
+
 // The measured transformation at one a, over a fixed set of codes.
 struct WalkPoint {
   double a = 0;
@@ -95,6 +123,10 @@ struct WalkPoint {
 // identity: G(z) itself) compared with e(G(z), a) at each a, over codes z (N, nz).
 std::vector<WalkPoint> measure_walk(GanGenerator& g, SteerEdit e, const Tensor& z, const Tensor& w,
                                     const Tensor& random, const std::vector<double>& as, int64_t batch = 64);
+// The same for any walk: walked(z, a) gives the codes the walk reaches from z at a (no graph needed).
+using WalkFn = std::function<Tensor(const Tensor& z, double a)>;
+std::vector<WalkPoint> measure_walk(GanGenerator& g, SteerEdit e, const Tensor& z, const WalkFn& walked,
+                                    const WalkFn& random, const std::vector<double>& as, int64_t batch = 64);
 
 // The statistic WalkPoint::achieved measures, for one image (C, H, W) in [0, 1].
 double edit_statistic(SteerEdit e, const float* image, int64_t C, int64_t H, int64_t W);

@@ -32,7 +32,8 @@ TEST(SteerCli, LearnsAWalkAndWritesItsReport) {
   ASSERT_EQ(r.status, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   EXPECT_EQ(j["edit"], "brightness");
-  EXPECT_GT(j["w_norm"].get<double>(), 0.0);
+  EXPECT_EQ(j["walk"], "linear");
+  EXPECT_GT(j["speed"].get<double>(), 0.0);  // |w|
   // The walk does the edit better than no walk and a random direction of its norm, at both ends.
   for (const char* end : {"mse_at_lo", "mse_at_hi"}) {
     EXPECT_LT(j[end]["learned"].get<double>(), j[end]["identity"].get<double>()) << end;
@@ -65,10 +66,27 @@ TEST(SteerCli, LearnsAWalkAndWritesItsReport) {
   EXPECT_LT(s["target_at_lo"].get<double>(), 0.0);
   EXPECT_GT(s["target_at_hi"].get<double>(), 0.0);
 
+  // The non-linear walk: two MLPs in walk.safetensors, and it too beats no walk.
+  r = run({"steer", t / "dcgan", "--edit", "brightness", "--walk", "nonlinear", "--hidden", "16", "--out", t / "nl",
+           "--steps", "40", "--batch", "8", "--lr", "0.01", "--eval-n", "16", "--rows", "2", "--cols", "3", "--device", "cpu"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto nl = nlohmann::json::parse(r.out);
+  EXPECT_EQ(nl["walk"], "nonlinear");
+  for (const char* end : {"mse_at_lo", "mse_at_hi"}) {
+    EXPECT_LT(nl[end]["learned"].get<double>(), nl[end]["identity"].get<double>()) << end;
+  }
+  const auto mlp = load_tensors(t / "nl/walk.safetensors");
+  EXPECT_EQ(mlp.at("pos.0.weight").shape(), (Shape{16, 16}));
+  EXPECT_EQ(mlp.at("neg.2.weight").shape(), (Shape{16, 16}));
+  EXPECT_FALSE(fs::exists(t / "nl/w.safetensors"));
+
   // Refusals, one line each.
   r = run({"steer", t / "dcgan", "--edit", "rotate", "--out", t / "x"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--edit must be"), std::string::npos) << r.err;
+  r = run({"steer", t / "dcgan", "--edit", "zoom", "--walk", "curved", "--out", t / "x"});
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("--walk must be"), std::string::npos) << r.err;
   r = run({"steer", t / "dcgan", "--edit", "zoom", "--range", "0.1:0.5", "--out", t / "x"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--range"), std::string::npos) << r.err;

@@ -239,5 +239,40 @@ TEST(SteerWalk, LearnedWalkBeatsNoWalkAndARandomDirection) {
   }
 }
 
+TEST(SteerWalk, NonlinearWalkStartsAtTheIdentityAndLearnsTheEdit) {
+  Generator init(4), finit(6);
+  GanGenerator g(tiny_config(), init);
+  brightness_generator(g);
+  NonlinearWalk f(8, 16, 0.05, -0.05, finit);
+  EXPECT_EQ(f.steps_for(0.2), 4);
+  EXPECT_EQ(f.steps_for(-0.1), -2);
+  EXPECT_EQ(f.steps_for(0.01), 0);
+  Generator eg(10);
+  const Tensor z = randn({32, 8}, eg);
+  {
+    NoGradGuard no_grad;
+    EXPECT_EQ(f.walk(z, 3).to_vector(), z.to_vector());  // the last layers start at 0
+  }
+  SteerTrainOptions o;
+  o.edit = SteerEdit::Brightness;
+  o.lo = -0.2;
+  o.hi = 0.2;
+  o.steps = 100;
+  o.batch = 8;
+  o.lr = 0.01;
+  o.seed = 7;
+  o.log_every = 20;
+  const SteerTrainResult r = train_nonlinear_walk(g, f, o);
+  ASSERT_EQ(r.loss.size(), 5u);
+  EXPECT_LT(r.loss.back(), 0.5 * r.loss.front());
+  const WalkFn walked = [&f](const Tensor& zb, double a) { return f.walk(zb, f.steps_for(a)); };
+  const WalkFn still = [](const Tensor& zb, double) { return zb; };
+  const auto pts = measure_walk(g, o.edit, z, walked, still, {-0.2, 0.0, 0.2}, 16);
+  for (size_t i : {size_t{0}, size_t{2}}) {
+    EXPECT_LT(pts[i].mse_learned, 0.5 * pts[i].mse_identity) << "a " << pts[i].a;
+    EXPECT_NEAR(pts[i].mse_random, pts[i].mse_identity, 1e-9);  // "still" is no walk
+  }
+}
+
 }  // namespace
 }  // namespace ll::models
