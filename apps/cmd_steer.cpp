@@ -117,16 +117,16 @@ std::vector<double> measurement_grid(double lo, double hi) {
   return as;
 }
 
-// How far the walk goes, on one side of 0: the largest |a| up to which (walking outwards from 0,
-// without a gap) the learned walk's error is below no walk's, i.e. following the walk is still
-// closer to the edit than leaving the image alone. 0 when it fails at the first point.
+// How far the walk goes, on one side of 0: the largest |a| of the grid at which the walk's error is
+// below no walk's, i.e. following the walk is still closer to the edit than leaving the image alone
+// (0 when it is nowhere). The points in between are in the table: a non-linear walk's first step
+// can be worse than no walk while later ones are better.
 double reach(const std::vector<models::WalkPoint>& pts, bool positive) {
   double best = 0;
   const int64_t mid = static_cast<int64_t>(pts.size()) / 2;
   for (int64_t i = mid + (positive ? 1 : -1); i >= 0 && i < static_cast<int64_t>(pts.size()); i += positive ? 1 : -1) {
     const auto& p = pts[static_cast<size_t>(i)];
-    if (!(p.mse_learned < p.mse_identity)) break;
-    best = p.a;
+    if (p.mse_learned < p.mse_identity) best = p.a;
   }
   return best;
 }
@@ -342,7 +342,7 @@ void run_steer(const SteerOptions& o) {
        << format_number("%.3f", p.achieved) << " | " << format_number("%.3f", p.target) << " | "
        << format_number("%.3f", p.random_achieved) << " |\n";
   }
-  md << "\nReach (outwards from a = 0, the learned walk's error below no walk's): a from "
+  md << "\nReach (the farthest a on each side where the learned walk's error is below no walk's): a from "
      << format_number("%.3g", reach_neg) << " to " << format_number("%.3g", reach_pos) << " (trained on "
      << format_number("%.3g", lo) << " to " << format_number("%.3g", hi) << ").\n";
   write_file_atomic((fs::path(o.out) / "report.md").string(), md.str());
