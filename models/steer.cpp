@@ -261,10 +261,39 @@ NonlinearWalk::NonlinearWalk(int64_t nz, int64_t hidden, double eps_pos, double 
   neg_ = register_module("neg", mlp());
 }
 
+namespace {
+
+// The squared norm of each row of a (N, D) host copy.
+std::vector<double> row_norms2(const std::vector<float>& v, int64_t N, int64_t D) {
+  std::vector<double> out(static_cast<size_t>(N), 0.0);
+  for (int64_t i = 0; i < N; ++i)
+    for (int64_t d = 0; d < D; ++d) out[static_cast<size_t>(i)] += static_cast<double>(v[static_cast<size_t>(i * D + d)]) * v[static_cast<size_t>(i * D + d)];
+  return out;
+}
+
+}  // namespace
+
 Tensor NonlinearWalk::walk(const Tensor& z, int64_t n) {
+  // Each step is put back on the sphere of z's norm, as the paper's code does (z_step * |z| /
+  // |z_step|): a prior draw's norm is what the generator has seen, and without this the steps grow
+  // until G draws blurred averages. The engine has no per-row norm op, so the scale |z| / |h| is
+  // computed on the host and applied as a constant: the forward pass is exact, the backward pass
+  // leaves out the scale's own dependence on h (the radial part of the gradient, which the
+  // projection discards anyway).
+  const int64_t N = z.size(0), D = z.size(1);
+  const std::vector<double> target = row_norms2(z.to_vector(), N, D);
   Tensor h = z;
   nn::Sequential& net = n > 0 ? *pos_ : *neg_;
-  for (int64_t k = 0; k < (n > 0 ? n : -n); ++k) h = add(h, net.forward(h));
+  for (int64_t k = 0; k < (n > 0 ? n : -n); ++k) {
+    h = add(h, net.forward(h));
+    const std::vector<double> now = row_norms2(h.to_vector(), N, D);
+    std::vector<float> factor(static_cast<size_t>(N * D));
+    for (int64_t i = 0; i < N; ++i) {
+      const double f = std::sqrt(target[static_cast<size_t>(i)] / std::max(now[static_cast<size_t>(i)], 1e-30));
+      std::fill(factor.begin() + i * D, factor.begin() + (i + 1) * D, static_cast<float>(f));
+    }
+    h = mul(h, Tensor::from_vector(factor, {N, D}, z.device()));
+  }
   return h;
 }
 

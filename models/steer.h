@@ -86,8 +86,9 @@ SteerTrainResult train_linear_walk(GanGenerator& g, const SteerTrainOptions& o);
 // (Linear(nz, hidden) ReLU Linear(hidden, nz)), taken n times for a = n eps, so that
 // G(f^n(z)) ~ e(G(z), n eps). The walk may bend and change speed with z, where the linear one is the
 // same straight line from every z. Steps towards negative a are a second network (`neg`), as a
-// step and its inverse are not the same function. The last layers start at 0: f starts as the
-// identity, as the linear walk starts at w = 0.
+// step and its inverse are not the same function. Each step is scaled back to the norm of the code
+// it started from (the paper's code does the same), which keeps the walk where prior draws are. The
+// last layers start at 0: f starts as the identity, as the linear walk starts at w = 0.
 class NonlinearWalk : public Module {
  public:
   NonlinearWalk(int64_t nz, int64_t hidden, double eps_pos, double eps_neg, Generator& init);

@@ -259,7 +259,7 @@ TEST(SteerWalk, NonlinearWalkStartsAtTheIdentityAndLearnsTheEdit) {
   o.hi = 0.2;
   o.steps = 100;
   o.batch = 8;
-  o.lr = 0.01;
+  o.lr = 0.003;
   o.seed = 7;
   o.log_every = 20;
   const SteerTrainResult r = train_nonlinear_walk(g, f, o);
