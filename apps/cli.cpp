@@ -22,6 +22,7 @@ int run_cli(int argc, const char* const* argv) {
   add_fid_command(app);
   add_serve_command(app);
   add_debias_report_command(app);
+  add_steer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
