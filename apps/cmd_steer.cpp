@@ -70,21 +70,11 @@ struct SteerOptions {
 enum SteerStream : uint64_t { kRandomDirection = 2, kEvalCodes = 3, kWalkInit = 4 };
 
 std::pair<double, double> parse_range(const std::string& text) {
-  const std::string bad = "--range must be LO:HI with LO < 0 < HI (a = 0 is the unedited image), e.g. -5:5, got '" + text + "'";
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos) throw std::invalid_argument(bad);
-  double lo = 0, hi = 0;
-  size_t u1 = 0, u2 = 0;
-  try {
-    lo = std::stod(text.substr(0, colon), &u1);
-    hi = std::stod(text.substr(colon + 1), &u2);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(bad);
+  const auto r = parse_number_pair(text);
+  if (!r || !(r->first < 0 && 0 < r->second)) {
+    throw std::invalid_argument("--range must be LO:HI with LO < 0 < HI (a = 0 is the unedited image), e.g. -5:5, got '" + text + "'");
   }
-  if (u1 != colon || u2 != text.size() - colon - 1 || !std::isfinite(lo) || !std::isfinite(hi) || !(lo < 0 && 0 < hi)) {
-    throw std::invalid_argument(bad);
-  }
-  return {lo, hi};
+  return *r;
 }
 
 // How a column's a reads: pixels for shifts, the factor exp(a) for zoom, the offset for brightness.
