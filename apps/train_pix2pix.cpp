@@ -273,6 +273,9 @@ void run_train_pix2pix(const Pix2PixTrainOptions& options) {
   if (o.resume) {
     Metadata meta = load_module(gpath, g);
     if (meta["config"] != c.to_json()) throw std::invalid_argument("--resume: " + o.out + " holds another model (" + meta["config"] + ")");
+    if (meta["task"] != o.task) {
+      throw std::invalid_argument("--resume: " + o.out + " trained --task " + meta["task"] + ", not " + o.task);
+    }
     for (const auto& [key, value] : task_metadata(o)) {
       if (meta[key] != value) {
         throw std::invalid_argument("--resume: the run has " + key + " " + (meta[key].empty() ? "unset" : meta[key]) + ", not " +

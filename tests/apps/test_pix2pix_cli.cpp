@@ -56,7 +56,7 @@ TEST(Pix2PixCli, TrainsBothTasksAndResumesExactly) {
     load_tensors(t / (k + "_straight/generator.safetensors"), &meta);
     EXPECT_EQ(meta["task"], k);
     EXPECT_EQ(meta["epoch"], "2");
-    EXPECT_EQ(meta["lambda_l1"], "100");
+    EXPECT_EQ(meta["lambda_l1"], "100.0");  // setting_text: reads back as the same double
     // Resume: 1 epoch, then on to 2, equals 2 straight (weights, and the dropout masks' stream).
     ASSERT_EQ(run(p2p_args(k, t / "data", t / (k + "_split"), 1)).status, 0);
     std::vector<std::string> resume = p2p_args(k, t / "data", t / (k + "_split"), 2);
@@ -102,7 +102,7 @@ TEST(Pix2PixCli, L1OnlyAndFlagChecks) {
   r = run({"train", "pix2pix", "--task", "inpaint", "--mask-size", "28", "--data", t / "data", "--out", t / "w"});
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("--mask-size"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(t / "w" / "generator.safetensors"));
+  EXPECT_FALSE(fs::exists(t / "w/generator.safetensors"));
 }
 
 }  // namespace
