@@ -148,7 +148,8 @@ class Pix2PixSteps : public EpochSteps {
                  {"test_l1", setting_text(test_l1_)}});
     if (fid_ != nullptr) meta["fid"] = setting_text(fid_value_);
     save_module(set.stage("generator.safetensors"), g_, meta);
-    const std::string title = std::string("pix2pix ") + o_.task + ", epoch " + epoch_str;
+    const std::string title =
+        std::string("pix2pix ") + o_.task + (o_.gan_weight == 0 ? " (L1 only)" : "") + ", epoch " + epoch_str;
     const data::Image sheet = data::labeled_sheet(sheet_, sheet_cols_, sheet_labels_, {}, title, 2);
     data::save_png(set.stage("sheet_epoch" + epoch_str + ".png"), sheet);
     data::save_png(set.stage("sheet.png"), sheet);

@@ -7,8 +7,9 @@
 // "data", "epoch", "seed", "noise_offset" (the dropout masks' stream), "lr", "beta1", "batch_size",
 // "lambda_l1", "gan_weight", "test_l1" and, with a classifier, "fid"), discriminator.safetensors,
 // optimizer_g.safetensors, optimizer_d.safetensors, metrics.jsonl (per epoch: loss_d, loss_gan,
-// l1, d_real, d_fake, test_l1, identity_l1, and with a classifier fid, identity_fid, fid_floor;
-// epoch_s, img_per_s) and sheet_epoch<N>.png, also as sheet.png: 16 test pairs as rows input /
+// l1 (the training loss's L1 term, on images in [-1, 1]: twice the same error in [0, 1] units),
+// d_real, d_fake, test_l1, identity_l1, test_n, and with a classifier fid, identity_fid,
+// fid_floor; epoch_s, img_per_s) and sheet_epoch<N>.png, also as sheet.png: 16 test pairs as rows input /
 // output / target, twice. Test figures are on the first --test-limit test images (default 1000):
 // test_l1 = mean |G(x) - y| with images in [0, 1]; identity_l1 is the same for the input itself
 // (G = identity, the "do nothing" baseline); fid is latentlab's FID (apps/fid_eval.h) of the
