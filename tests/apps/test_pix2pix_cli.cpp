@@ -57,6 +57,10 @@ TEST(Pix2PixCli, TrainsBothTasksAndResumesExactly) {
     EXPECT_EQ(meta["task"], k);
     EXPECT_EQ(meta["epoch"], "2");
     EXPECT_EQ(meta["lambda_l1"], "100.0");  // setting_text: reads back as the same double
+    // The commands for generative runs name it rather than misread its generator.
+    r = run({"sample", t / (k + "_straight"), "--n", "4", "--out", t / "s.png"});
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("holds a pix2pix run"), std::string::npos) << r.err;
     // Resume: 1 epoch, then on to 2, equals 2 straight (weights, and the dropout masks' stream).
     ASSERT_EQ(run(p2p_args(k, t / "data", t / (k + "_split"), 1)).status, 0);
     std::vector<std::string> resume = p2p_args(k, t / "data", t / (k + "_split"), 2);
