@@ -79,7 +79,10 @@ UNetGenerator::UNetGenerator(const Pix2PixConfig& config, Generator& init, std::
   for (int64_t i = 0; i < depth; ++i) {
     auto block = std::make_shared<Sequential>();
     const int64_t in = i == 0 ? C : ch(i - 1);
-    block->push_back(std::make_shared<Conv2d>(in, ch(i), k4, init, s2, p1));
+    // No bias where an InstanceNorm follows: it removes any per-channel constant, so such a bias
+    // would get a zero gradient (up to rounding, which Adam's first steps blow up to +-lr).
+    const bool normed = i > 0 && i < depth - 1;
+    block->push_back(std::make_shared<Conv2d>(in, ch(i), k4, init, s2, p1, !normed));
     if (i == depth - 1) {
       block->push_back(std::make_shared<nn::ReLU>());  // the 1 x 1 bottleneck: no norm
     } else {
@@ -96,7 +99,7 @@ UNetGenerator::UNetGenerator(const Pix2PixConfig& config, Generator& init, std::
     } else {
       const int64_t in = j == 0 ? ch(depth - 1) : 2 * ch(depth - 1 - j);
       const int64_t out = ch(depth - 2 - j);
-      block->push_back(std::make_shared<ConvTranspose2d>(in, out, k4, init, s2, p1));
+      block->push_back(std::make_shared<ConvTranspose2d>(in, out, k4, init, s2, p1, Pair{0, 0}, false));
       block->push_back(std::make_shared<nn::InstanceNorm2d>(out, 1e-5f, true));
       if (j < config_.dropout_blocks()) block->push_back(std::make_shared<nn::Dropout>(0.5f, dropout_gen_));
       block->push_back(std::make_shared<nn::ReLU>());
@@ -131,7 +134,7 @@ PatchDiscriminator::PatchDiscriminator(const Pix2PixConfig& config, Generator& i
   main_ = register_module("main", std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{
       std::make_shared<Conv2d>(2 * config_.channels, d, Pair{4, 4}, init, Pair{2, 2}, Pair{1, 1}),
       std::make_shared<nn::LeakyReLU>(0.2f),
-      std::make_shared<Conv2d>(d, 2 * d, Pair{3, 3}, init, Pair{1, 1}, Pair{1, 1}),
+      std::make_shared<Conv2d>(d, 2 * d, Pair{3, 3}, init, Pair{1, 1}, Pair{1, 1}, false),  // InstanceNorm follows
       std::make_shared<nn::InstanceNorm2d>(2 * d, 1e-5f, true),
       std::make_shared<nn::LeakyReLU>(0.2f),
       std::make_shared<Conv2d>(2 * d, 1, Pair{1, 1}, init),

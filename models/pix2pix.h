@@ -31,7 +31,9 @@
 //      gives the paper's "L1 only" ablation (D is not trained). Adam lr 2e-4, betas (0.5, 0.999).
 //   Init  conv weights ~ N(0, 0.02), biases 0; InstanceNorm weights ~ N(1, 0.02), biases 0 (the
 //      paper's "Gaussian with mean 0 and standard deviation 0.02"; the PyTorch reference's
-//      init_weights). Convolutions keep their biases (the reference does too with instance norm).
+//      init_weights). A convolution followed by an InstanceNorm has no bias: the normalization
+//      removes any per-channel constant, so that bias's gradient would be zero up to rounding (the
+//      PyTorch reference keeps it; Adam then moves it by +-lr on noise, to no effect on the output).
 //   Dropout is applied at test time too (the paper: "we apply dropout at test time"); evaluation
 //   draws its masks from its own fixed stream (pix2pix_translate), so test figures repeat exactly.
 #pragma once

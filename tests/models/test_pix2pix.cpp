@@ -55,6 +55,12 @@ TEST(Pix2Pix, UNetShapesAndNames) {
   EXPECT_EQ(shapes.at("down3.0.weight"), (Shape{32, 16, 4, 4}));
   EXPECT_EQ(shapes.at("down4.0.weight"), (Shape{32, 32, 4, 4}));  // 8 * ngf at most
   EXPECT_EQ(shapes.count("down0.1.weight"), 0u);
+  // Biases only where no InstanceNorm follows: the first and the bottleneck convolutions, the last.
+  EXPECT_EQ(shapes.count("down0.0.bias"), 1u);
+  EXPECT_EQ(shapes.count("down1.0.bias"), 0u);
+  EXPECT_EQ(shapes.count("down4.0.bias"), 1u);
+  EXPECT_EQ(shapes.count("up1.0.bias"), 0u);
+  EXPECT_EQ(shapes.count("up4.0.bias"), 1u);
   EXPECT_EQ(shapes.count("down4.1.weight"), 0u);
   EXPECT_EQ(shapes.at("up0.0.weight"), (Shape{32, 32, 4, 4}));  // ConvT (in, out): from the bottleneck
   EXPECT_EQ(shapes.at("up1.0.weight"), (Shape{64, 16, 4, 4}));  // 32 + 32 skip channels in
