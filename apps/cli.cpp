@@ -21,6 +21,8 @@ int run_cli(int argc, const char* const* argv) {
   add_score_command(app);
   add_fid_command(app);
   add_serve_command(app);
+  add_debias_report_command(app);
+  add_steer_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

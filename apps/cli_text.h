@@ -5,7 +5,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
+#include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace ll::app {
 
@@ -42,5 +45,22 @@ inline bool is_digits(const std::string& s) {
 // The pixel repeat of a sheet's cells: 28x28 images at 3x, 12x12 at 6x, 64x64 and larger at 1x,
 // cells of at least ~64 pixels, so a sheet is readable without zooming and its labels fit.
 inline int64_t auto_upscale(int64_t height) { return std::max<int64_t>(1, (64 + height - 1) / height); }
+
+// "LO:HI" as two finite numbers (a flag's range), or std::nullopt for any other text; the caller
+// checks what its flag needs of them and names the flag in its error.
+inline std::optional<std::pair<double, double>> parse_number_pair(const std::string& text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos) return std::nullopt;
+  double lo = 0, hi = 0;
+  size_t u1 = 0, u2 = 0;
+  try {
+    lo = std::stod(text.substr(0, colon), &u1);
+    hi = std::stod(text.substr(colon + 1), &u2);
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  if (u1 != colon || u2 != text.size() - colon - 1 || !std::isfinite(lo) || !std::isfinite(hi)) return std::nullopt;
+  return std::make_pair(lo, hi);
+}
 
 }  // namespace ll::app

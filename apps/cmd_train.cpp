@@ -21,10 +21,11 @@
 #include "apps/device_flags.h"
 #include "apps/run_dir.h"
 #include "apps/train_classifier.h"
-#include "apps/train_pix2pix.h"
 #include "apps/train_control.h"
+#include "apps/train_dbvae.h"
 #include "apps/train_gan.h"
 #include "apps/train_loop.h"
+#include "apps/train_pix2pix.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -70,7 +71,14 @@ struct TrainOptions {
   int64_t log_every = 0;  // steps between progress lines where stderr is not a terminal (0: every 30 s)
   std::string dist = "auto";  // --dist: the communicator (engine/dist/communicator.h)
   int64_t micro_batches = 1;  // --micro-batches: parts of each rank's batch, one after the other
+  bool sync_bn = false;       // --sync-bn: GANs' BatchNorm over the whole batch across the ranks
   bool lr_given = false, batch_size_given = false;  // on the command line (--resume takes the run's otherwise)
+  // The DB-VAE (apps/train_dbvae.h): its biased task (data/biased.h) and its sampler.
+  std::string debias = "on";
+  double alpha = 0.3;
+  int64_t bins = 10;
+  std::string majority = "0", minority = "6", negative = "2,4";
+  double minority_fraction = 0.02;
 };
 
 enum Stream : uint64_t { kInit = kVaeInit, kNoise = kVaeNoise, kSamples = kVaeSamples, kTestNoise = kVaeTestNoise };
@@ -151,21 +159,26 @@ void check_flags(const TrainOptions& o) {
 // it is refused with one line (a silently ignored flag is an experiment other than the one asked for).
 void check_flags_apply(const CLI::App& cmd, const std::string& model) {
   using Models = std::vector<std::string>;
-  const Models autoencoders{"ae", "vae"}, gans{"dcgan", "gan128", "cgan"};
+  const Models autoencoders{"ae", "vae"}, gans{"dcgan", "gan128", "cgan"}, dbvae{"dbvae"};
+  const Models latent_models{"ae", "vae", "dbvae"};
   Models resumable = autoencoders;
   resumable.insert(resumable.end(), gans.begin(), gans.end());
   resumable.push_back("pix2pix");
-  Models adversarial = gans, evaluated = autoencoders;  // flags pix2pix shares (apps/train_pix2pix.h)
+  Models adversarial = gans, evaluated = latent_models;  // flags pix2pix shares (apps/train_pix2pix.h)
   adversarial.push_back("pix2pix");
   evaluated.push_back("pix2pix");
-  const Models data_parallel{"ae", "vae", "dcgan", "cgan"};  // docs/distributed.md
+  const Models data_parallel{"ae", "vae", "dcgan", "gan128", "cgan"};  // docs/distributed.md
   std::vector<std::pair<const char*, Models>> only{
-      {"--arch", autoencoders},       {"--latent-dim", autoencoders}, {"--hidden", autoencoders},
+      {"--arch", autoencoders},       {"--latent-dim", latent_models}, {"--hidden", latent_models},
       {"--conv-channels", autoencoders}, {"--recon", autoencoders},   {"--beta", {"vae"}},
       {"--cuda-graph", autoencoders}, {"--test-limit", evaluated},    {"--nz", gans},
       {"--ngf", adversarial},         {"--ndf", adversarial},         {"--image-size", gans},
       {"--beta1", adversarial},       {"--fid-n", gans},              {"--classifier", adversarial},
-      {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel}};
+      {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel},
+      {"--sync-bn", gans},
+      {"--debias", dbvae},            {"--alpha", dbvae},             {"--bins", dbvae},
+      {"--majority", dbvae},          {"--minority", dbvae},          {"--negative", dbvae},
+      {"--minority-fraction", dbvae}};
   for (const char* const* f = pix2pix_only_flags(); *f != nullptr; ++f) only.push_back({*f, {"pix2pix"}});
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
@@ -461,8 +474,8 @@ void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "train an autoencoder, a (beta-)VAE or a GAN and write a run directory");
   cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN), cgan (conditional), "
-                  "pix2pix (paired translation) or classifier (for `latentlab fid`)")
-      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan", "pix2pix", "classifier"}));
+                  "pix2pix (paired translation), classifier (for `latentlab fid`) or dbvae (the debiasing VAE)")
+      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan", "pix2pix", "classifier", "dbvae"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
   cmd->add_option("--data", o->data, "fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder of IDX files, or a folder of images")->capture_default_str();
@@ -486,13 +499,16 @@ void add_train_command(CLI::App& app) {
                   "where stderr is not a terminal (a log, CI): a progress line every N steps (0: every 30 s)")
       ->capture_default_str();
   cmd->add_option("--dist", o->dist,
-                  "ae/vae: data-parallel across the processes of `mpirun -np N`: auto (MPI when started by mpirun, "
+                  "data-parallel across the processes of `mpirun -np N`: auto (MPI when started by mpirun, "
                   "else one process), none, mpi, or nccl (GPUs; unverified)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "none", "mpi", "nccl"}));
   cmd->add_option("--micro-batches", o->micro_batches,
-                  "ae/vae: split each (rank's) batch into N parts computed one after the other and their gradients "
+                  "split each (rank's) batch into N parts computed one after the other and their gradients "
                   "added (less memory; N parts in one process give a N-rank run's numbers bit for bit)")
       ->capture_default_str();
+  cmd->add_flag("--sync-bn", o->sync_bn,
+               "GANs under mpirun: normalize BatchNorm by the statistics of the whole batch across the ranks "
+               "(synchronized BatchNorm) instead of each rank's shard");
   cmd->add_option("--limit", o->limit, "train on the first N images only (0: all)")->capture_default_str();
   cmd->add_option("--test-limit", o->test_limit, "evaluate on the first N test images only (0: all)")->capture_default_str();
   cmd->add_option("--nz", o->nz, "GAN: noise dimensions")->capture_default_str();
@@ -502,6 +518,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--beta1", o->beta1, "GAN: Adam's beta1 (DCGAN: 0.5)")->capture_default_str();
   cmd->add_option("--fid-n", o->fid_n, "GAN: samples for the FID after each epoch (0: no FID)")->capture_default_str();
   cmd->add_option("--classifier", o->classifier, "GAN: classifier for the FID (default: runs/classifier-<data>, used when it exists)");
+  cmd->add_option("--debias", o->debias, "dbvae: on (resample by the latent histograms, Amini et al. 2019) or off (the same network as a plain classifier)")
+      ->capture_default_str()->check(CLI::IsMember({"on", "off"}));
+  cmd->add_option("--alpha", o->alpha, "dbvae: smoothing of the sampling weights 1 / (histogram density + alpha)")->capture_default_str();
+  cmd->add_option("--bins", o->bins, "dbvae: histogram bins per latent unit")->capture_default_str();
+  cmd->add_option("--majority", o->majority, "dbvae: the classes of the positive side's majority")->capture_default_str();
+  cmd->add_option("--minority", o->minority, "dbvae: the classes of the positive side's rare subgroup")->capture_default_str();
+  cmd->add_option("--negative", o->negative, "dbvae: the classes of the negative side")->capture_default_str();
+  cmd->add_option("--minority-fraction", o->minority_fraction, "dbvae: the minority's share of the training positives")->capture_default_str();
   auto p = std::make_shared<Pix2PixTrainOptions>();  // pix2pix's own flags (apps/train_pix2pix.h)
   add_pix2pix_flags(cmd, *p);
   cmd->callback([o, p, cmd] {
@@ -513,9 +537,11 @@ void add_train_command(CLI::App& app) {
       run_train(*o);
       return;
     }
-    if ((o->model == "classifier" || o->model == "pix2pix") && dist::launcher_world_size() > 1) {
-      throw std::invalid_argument(std::string(o->model == "classifier" ? "the classifier" : "pix2pix") +
-                                  " does not train data-parallel: run it as one process, without mpirun");
+    if ((o->model == "classifier" || o->model == "dbvae") && dist::launcher_world_size() > 1) {
+      throw std::invalid_argument("the " + o->model + " does not train data-parallel: run it as one process, without mpirun");
+    }
+    if (o->model == "pix2pix" && dist::launcher_world_size() > 1) {
+      throw std::invalid_argument("pix2pix does not train data-parallel: run it as one process, without mpirun");
     }
     if (o->model == "pix2pix") {
       p->data = o->data;
@@ -537,6 +563,31 @@ void add_train_command(CLI::App& app) {
       p->beta1_given = cmd->count("--beta1") > 0;
       p->batch_size_given = o->batch_size_given;
       run_train_pix2pix(*p);
+      return;
+    }
+    if (o->model == "dbvae") {
+      DbVaeTrainOptions d;
+      d.data = o->data;
+      d.task.majority = data::BiasedTask::parse_classes(o->majority, "--majority");
+      d.task.minority = data::BiasedTask::parse_classes(o->minority, "--minority");
+      d.task.negative = data::BiasedTask::parse_classes(o->negative, "--negative");
+      d.task.minority_fraction = o->minority_fraction;
+      d.task.validate();
+      d.epochs = o->epochs;
+      d.batch_size = o->batch_size;
+      d.lr = o->lr;
+      if (cmd->count("--hidden") > 0) d.hidden = o->hidden;           // else 256
+      if (cmd->count("--latent-dim") > 0) d.latent_dim = o->latent_dim;  // else 8
+      d.debias = o->debias == "on";
+      d.alpha = o->alpha;
+      d.bins = o->bins;
+      d.device = o->device;
+      d.seed = o->seed;
+      d.out = o->out;
+      d.limit = o->limit;
+      d.test_limit = o->test_limit;
+      d.log_every = o->log_every;
+      run_train_dbvae(d);
       return;
     }
     if (o->model == "classifier") {
@@ -577,6 +628,7 @@ void add_train_command(CLI::App& app) {
     g.batch_size_given = o->batch_size_given;
     g.dist = o->dist;
     g.micro_batches = o->micro_batches;
+    g.sync_bn = o->sync_bn;
     run_train_gan(g);
   });
 }

@@ -102,21 +102,11 @@ std::vector<int64_t> parse_dims(const std::string& text, int64_t D) {
 }
 
 std::pair<double, double> parse_range(const std::string& text) {
-  const std::string bad = "--range must be LO:HI with two different finite numbers, e.g. -3:3, got '" + text + "'";
-  const size_t colon = text.find(':');
-  if (colon == std::string::npos) throw std::invalid_argument(bad);
-  double lo = 0, hi = 0;
-  size_t u1 = 0, u2 = 0;
-  try {
-    lo = std::stod(text.substr(0, colon), &u1);
-    hi = std::stod(text.substr(colon + 1), &u2);
-  } catch (const std::exception&) {
-    throw std::invalid_argument(bad);
+  const auto r = parse_number_pair(text);
+  if (!r || r->first == r->second) {
+    throw std::invalid_argument("--range must be LO:HI with two different finite numbers, e.g. -3:3, got '" + text + "'");
   }
-  if (u1 != colon || u2 != text.size() - colon - 1 || !std::isfinite(lo) || !std::isfinite(hi) || lo == hi) {
-    throw std::invalid_argument(bad);
-  }
-  return {lo, hi};
+  return *r;
 }
 
 void run_traverse(const TraverseOptions& o) {

@@ -14,6 +14,8 @@ void add_latent_map_command(CLI::App& app);
 void add_score_command(CLI::App& app);
 void add_fid_command(CLI::App& app);
 void add_serve_command(CLI::App& app);
+void add_debias_report_command(CLI::App& app);
+void add_steer_command(CLI::App& app);
 
 // Parses the command line and runs the chosen subcommand. Returns the exit status: 0, or nonzero
 // after printing one line saying what is wrong (or the usage, for wrong flags).

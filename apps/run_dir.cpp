@@ -159,6 +159,14 @@ models::Autoencoder& GenerativeRun::autoencoder(const std::string& what) {
   return *vae_;
 }
 
+models::GanGenerator& GenerativeRun::generator(const std::string& what) {
+  if (!gan_) {
+    throw std::invalid_argument(what + " needs a GAN run (train dcgan|cgan|gan128), and '" + dir_ + "' is " +
+                                describe() + ", which has no generator network to walk the noise of");
+  }
+  return *gan_;
+}
+
 data::Dataset load_test_set(const std::string& name, const models::VaeConfig& c, const std::string& what) {
   data::Dataset test = data::load_dataset(name, data::Split::Test);
   if (test.channels != c.channels || test.height != c.height || test.width != c.width) {

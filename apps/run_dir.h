@@ -77,6 +77,9 @@ class GenerativeRun {
   // The autoencoder; a GAN run (which has no encoder) throws std::invalid_argument saying that
   // `what` needs one.
   models::Autoencoder& autoencoder(const std::string& what);
+  // The GAN's generator (for commands that differentiate through it: steer); an autoencoder run
+  // throws std::invalid_argument saying that `what` needs a GAN run.
+  models::GanGenerator& generator(const std::string& what);
 
  private:
   std::string dir_;

@@ -148,7 +148,9 @@ class GanSteps : public EpochSteps {
     const double k = static_cast<double>(std::max<int64_t>(steps_, 1));
     save_tensors(set.stage("optimizer_g.safetensors"), opt_g_.state_dict(), {{"epoch", epoch_str}});
     save_tensors(set.stage("optimizer_d.safetensors"), opt_d_.state_dict(), {{"epoch", epoch_str}});
-    save_module(set.stage("discriminator.safetensors"), d_, {{"config", c_.to_json()}, {"epoch", epoch_str}});
+    Metadata d_meta{{"config", c_.to_json()}, {"epoch", epoch_str}};
+    if (d_.dropout_generator() != nullptr) d_meta["dropout_offset"] = std::to_string(d_.dropout_generator()->offset());
+    save_module(set.stage("discriminator.safetensors"), d_, d_meta);
     save_module(set.stage("generator.safetensors"), g_,
                 {{"config", c_.to_json()}, {"data", o_.data}, {"epoch", epoch_str}, {"seed", std::to_string(o_.seed)},
                  {"noise_offset", std::to_string(noise_.offset())}, {"lr", setting_text(o_.lr)},
@@ -166,6 +168,7 @@ class GanSteps : public EpochSteps {
       line["all_reduce_ms_per_step"] = d_n > 0 ? 1e3 * (d_s + g_s) / static_cast<double>(d_n) : 0.0;  // D's and G's
     }
     if (o_.micro_batches > 1) line["micro_batches"] = o_.micro_batches;
+    if (o_.sync_bn) line["sync_bn"] = true;
     if (fid_) {
       line["fid"] = fid_json_["fid"];
       line["fid_n"] = o_.fid_n;
@@ -194,7 +197,11 @@ class GanSteps : public EpochSteps {
   // the one-process step's. BatchNorm normalizes each part by its own statistics (the default of
   // PyTorch's DistributedDataParallel); so, unlike the autoencoders', a GAN's parts are not the
   // one-process step, but N ranks still equal --micro-batches N in one process, parameter for
-  // parameter (BatchNorm's running statistics are rank 0's, updated by its shard alone).
+  // parameter (BatchNorm's running statistics are rank 0's, updated by its shard alone). With
+  // --sync-bn (one part per rank) every BatchNorm layer normalizes by the whole batch's statistics
+  // (engine/ops/norm.h sync_batch_norm): then the ranks' step is the one-process step, to float
+  // rounding, and the running statistics are the batch's on every rank. Every rank then runs every
+  // forward and backward, in the same order (each exchanges statistics): no rank's part is empty.
   models::GanStepResult sharded_step(const Tensor& real, const std::vector<int32_t>& labels, const Tensor& z) {
     const int64_t B = real.size(0);
     const dist::Rows mine = dist::shard_rows(B, comm_.size(), comm_.rank());
@@ -224,6 +231,21 @@ class GanSteps : public EpochSteps {
       return static_cast<double>(models::count_positive(v.data(), static_cast<int64_t>(v.size()), positive));
     };
     const double b = static_cast<double>(B);
+    // gan128's dropout masks: the one-process step's three passes through D (real, G(z) for D, G(z)
+    // for G) each draw B * F numbers; a part's rows take theirs at the pass's offset + first * F,
+    // so that every split of the batch uses the whole batch's masks.
+    Generator* masks = d_.dropout_generator();
+    const int64_t F = d_.dropout_numbers_per_image();
+    const uint64_t mask_base = masks != nullptr ? masks->offset() : 0;
+    uint64_t per_pass = 0;  // how far one pass's draw of B * F numbers moves the generator
+    if (masks != nullptr) {
+      Generator probe = *masks;
+      probe.next(B * F);
+      per_pass = probe.offset() - mask_base;
+    }
+    auto place_masks = [&](uint64_t pass, const Part& p) {
+      if (masks != nullptr) masks->set_offset(mask_base + pass * per_pass + static_cast<uint64_t>(p.first * F));
+    };
     // (1) D: loss_real * share, loss_fake * share; the figures as shares of the batch's.
     for (Part& p : parts) {
       if (p.n == 0) {
@@ -232,10 +254,12 @@ class GanSteps : public EpochSteps {
       }
       const Tensor x = real.slice(p.first, p.first + p.n), zp = z.slice(p.first, p.first + p.n);
       opt_d_.zero_grad();
+      place_masks(0, p);
       const Tensor out_real = d_.forward(x, p.labels);
       const Tensor loss_real = scale(bce_with_logits(out_real, Tensor::ones({p.n}, device_)), p.share);
       loss_real.backward();
       p.fake = g_.forward(zp, p.labels);
+      place_masks(1, p);
       const Tensor out_fake = d_.forward(p.fake.detach(), p.labels);
       const Tensor loss_fake = scale(bce_with_logits(out_fake, Tensor::zeros({p.n}, device_)), p.share);
       loss_fake.backward();
@@ -252,11 +276,13 @@ class GanSteps : public EpochSteps {
         continue;
       }
       opt_g_.zero_grad();
+      place_masks(2, p);
       const Tensor out = d_.forward(p.fake, p.labels);
       const Tensor loss_g = scale(bce_with_logits(out, Tensor::ones({p.n}, device_)), p.share);
       loss_g.backward();
       g_grads_.add_part({loss_g.item(), static_cast<float>(sigmoid_sum(out) / b)});
     }
+    if (masks != nullptr) masks->set_offset(mask_base + 3 * per_pass);  // where the one-process step leaves it
     const std::vector<float> g_totals = g_grads_.finish(comm_);
     opt_g_.step();
     models::GanStepResult r;
@@ -302,8 +328,9 @@ void run_train_gan(const GanTrainOptions& options) {
   // Data-parallel (docs/distributed.md): dcgan and cgan; rank 0 alone writes the run directory.
   const std::unique_ptr<dist::Communicator> comm = dist::make_communicator(o.dist, device);
   const bool writer = comm->rank() == 0;
-  if (o.model == "gan128" && (comm->size() > 1 || o.micro_batches > 1)) {
-    throw std::invalid_argument("gan128 does not train data-parallel yet (its dropout masks would differ): run it as one process");
+  if (o.sync_bn && o.micro_batches > 1) {
+    throw std::invalid_argument("--sync-bn normalizes the shards of all ranks together, and --micro-batches computes a rank's "
+                                "parts one after the other, which cannot share statistics: leave one of them out");
   }
   std::optional<TrainingDir> run_dir;
   if (writer) run_dir.emplace(o.out);  // locked now if it exists, else created by open() once the data has loaded
@@ -335,6 +362,10 @@ void run_train_gan(const GanTrainOptions& options) {
   // The last partial batch is dropped (as pytorch/examples' DCGAN): with fewer images than a batch,
   // an epoch would train nothing.
   auto check_batch = [&] {
+    if (o.sync_bn && o.batch_size < comm->size()) {
+      throw std::invalid_argument("--sync-bn needs at least one image per rank in every batch: --batch-size " +
+                                  std::to_string(o.batch_size) + " is less than the " + std::to_string(comm->size()) + " ranks");
+    }
     if (o.batch_size <= train.n) return;
     throw std::invalid_argument("--batch-size " + std::to_string(o.batch_size) + " is more than the " + std::to_string(train.n) +
                                 " training images: " + o.model + " drops the last partial batch, so an epoch would train no step" +
@@ -345,7 +376,7 @@ void run_train_gan(const GanTrainOptions& options) {
   comm->check_same("the training's settings",
                    nlohmann::json{{"config", c.to_json()}, {"data", o.data}, {"train_images", train.n},
                                   {"batch_size", o.batch_size}, {"lr", o.lr}, {"beta1", o.beta1}, {"seed", o.seed},
-                                  {"epochs", o.epochs}, {"micro_batches", o.micro_batches}, {"resume", o.resume},
+                                  {"epochs", o.epochs}, {"micro_batches", o.micro_batches}, {"sync_bn", o.sync_bn}, {"resume", o.resume},
                                   {"out", o.out}, {"fid_n", o.fid_n}}
                        .dump());
   if (writer) run_dir->open();
@@ -366,7 +397,13 @@ void run_train_gan(const GanTrainOptions& options) {
     resume_setting(meta, path, "beta1", "--beta1", o.beta1_given, o.beta1);
     resume_setting(meta, path, "batch_size", "--batch-size", o.batch_size_given, o.batch_size);
     check_batch();
-    load_module(path_in(o.out, "discriminator.safetensors"), d);
+    const std::string d_path = path_in(o.out, "discriminator.safetensors");
+    const Metadata d_meta = load_module(d_path, d);
+    // gan128's dropout masks continue where the run left them (runs saved before the offset was
+    // recorded restart them at 0).
+    if (d.dropout_generator() != nullptr && d_meta.count("dropout_offset") > 0) {
+      d.dropout_generator()->set_offset(metadata_count(d_meta, "dropout_offset", d_path));
+    }
     start_epoch = at.epoch;
     noise_offset = at.noise_offset;
   } else if (fs::exists(path_in(o.out, "generator.safetensors"))) {
@@ -387,6 +424,8 @@ void run_train_gan(const GanTrainOptions& options) {
   }
   // Rank 0's weights and BatchNorm statistics everywhere.
   dist::broadcast_modules(*comm, {&g, &d});
+  // One process has the whole batch: its BatchNorm is already the batch's (and needs no exchange).
+  const int64_t synced = o.sync_bn && comm->size() > 1 ? dist::synchronize_batch_norm({&g, &d}, dist::batch_norm_group(*comm)) : 0;
   if (start_epoch >= o.epochs) {
     if (writer) std::cerr << "latentlab: " << o.out << " has already trained " << start_epoch << " epochs\n";
     return;
@@ -429,6 +468,8 @@ void run_train_gan(const GanTrainOptions& options) {
               << device_name(device) << ", batch " << o.batch_size << ", lr " << o.lr << ", seed " << o.seed;
     if (comm->size() > 1) std::cerr << ", " << comm->size() << " ranks (" << comm->backend() << ")";
     if (o.micro_batches > 1) std::cerr << ", " << o.micro_batches << " micro-batches";
+    if (synced > 0) std::cerr << ", " << synced << " BatchNorm layers synchronized";
+    if (o.sync_bn && comm->size() == 1) std::cerr << ", --sync-bn (one process: plain BatchNorm is the same)";
     std::cerr << "\n";
   }
   GanSteps steps{o, c, g, d, opt_g, opt_d, noise, loader, fid.get(), fixed_z, fixed_labels, grid_cols, device, *comm};

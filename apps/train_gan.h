@@ -36,6 +36,7 @@ struct GanTrainOptions {
   int64_t log_every = 0;       // progress lines where stderr is not a terminal (apps/train_progress.h)
   std::string dist = "auto";   // --dist (engine/dist/communicator.h); dcgan and cgan train data-parallel
   int64_t micro_batches = 1;   // --micro-batches: parts of each rank's batch, one after the other
+  bool sync_bn = false;        // --sync-bn: BatchNorm statistics of the whole batch across the ranks
   // Given on the command line: --resume takes the run's recorded values of the others.
   bool lr_given = false, beta1_given = false, batch_size_given = false;
 };

@@ -42,6 +42,22 @@ void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const floa
                              const float* gamma, const float* running_mean,
                              const float* running_var, float eps, float* gx, float* ggamma,
                              float* gbeta);
+// Synchronized batch normalization (several processes, each holding a shard of the batch;
+// engine/ops/norm.h sync_batch_norm) splits the training op at its two channel reductions, so that
+// the processes can combine their per-channel figures between the passes.
+// batchnorm_moments: the shard's statistics, mean[c] and the biased variance var[c] over its M = N * inner values
+// (two-pass, float64, as batchnorm_forward_train; 0 and 0 for an empty shard). The processes merge
+// their (M, mean, var) triples into the batch's (Chan, Golub & LeVeque 1979), and each normalizes
+// its shard with batchnorm_forward_eval given the batch's mean and biased variance.
+void batchnorm_moments(const BatchNormShape& s, const float* x, float* mean, float* var);
+// Training-mode gx from the batch's channel figures: mean (float), invstd = float(1 / sqrt(var +
+// eps)) as batchnorm_forward_eval computes it, and mean_gy[c] = sum gy / M_batch,
+// mean_gy_xhat[c] = sum gy xhat / M_batch over every process's shard (each shard's two sums are
+// batchnorm_backward_eval's gbeta and ggamma given the batch's mean and var):
+//   gx = gamma invstd (gy - mean_gy - xhat mean_gy_xhat)
+void batchnorm_backward_input(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* mean, const float* var, float eps,
+                              const float* mean_gy, const float* mean_gy_xhat, float* gx);
 }  // namespace cpu
 
 namespace cuda {
@@ -60,6 +76,12 @@ void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const floa
                              const float* gamma, const float* running_mean,
                              const float* running_var, float eps, float* gx, float* ggamma,
                              float* gbeta, Stream stream);
+void batchnorm_moments(const BatchNormShape& s, const float* x, float* mean, float* var,
+                       Stream stream);
+void batchnorm_backward_input(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* mean, const float* var, float eps,
+                              const float* mean_gy, const float* mean_gy_xhat, float* gx,
+                              Stream stream);
 }  // namespace cuda
 
 }  // namespace ll::kernels

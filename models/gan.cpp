@@ -248,7 +248,7 @@ GanDiscriminator::GanDiscriminator(const GanConfig& config, Generator& init) : c
         std::make_shared<Conv2d>(C, 128, Pair{3, 3}, init, Pair{1, 1}, Pair{1, 1}), lrelu(),  // (128, 128, 128)
         down(), down(), down(), down(),                                                       // (128, 8, 8)
         std::make_shared<nn::Flatten>(), std::make_shared<nn::Dropout>(0.4f, dropout_gen_),
-        std::make_shared<nn::Linear>(128 * 8 * 8, 1, init)}));
+        std::make_shared<nn::Linear>(kGan128DropoutFeatures, 1, init)}));
     return;
   }
   if (config_.arch == GanArch::DCGAN64) {

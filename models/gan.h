@@ -97,6 +97,12 @@ class GanDiscriminator : public Module {
   // images (N, C, S, S) -> logits (N); labels (N) for the conditional model, else empty.
   Tensor forward(const Tensor& x, const std::vector<int32_t>& labels = {});
   const GanConfig& config() const { return config_; }
+  // gan128's dropout: the generator its masks come from (its offset is saved with a checkpoint, and
+  // a data-parallel step places each part's masks where the whole batch's would be), and the
+  // numbers one forward draws per image (0 and nullptr for the models without dropout).
+  Generator* dropout_generator() const { return dropout_gen_.get(); }
+  int64_t dropout_numbers_per_image() const { return dropout_gen_ != nullptr ? kGan128DropoutFeatures : 0; }
+  static constexpr int64_t kGan128DropoutFeatures = 128 * 8 * 8;  // the flattened (128, 8, 8) features
 
  private:
   GanConfig config_;

@@ -186,6 +186,33 @@ BENCHMARK(BM_PwBatchNormTrainBackward)
     ->Args({64, 64, 256})
     ->Args({128, 400, 1})
     ->UseRealTime();
+void BM_PwBatchNormMoments(benchmark::State& state) {  // synchronized BatchNorm's shard statistics
+  const k::BatchNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t total = s.N * s.C * s.inner;
+  const auto x = random_floats(total, 8);
+  std::vector<float> mean(s.C), var(s.C);
+  for (auto _ : state) {
+    cpu::batchnorm_moments(s, x.data(), mean.data(), var.data());
+    benchmark::DoNotOptimize(var.data());
+  }
+  report(state, total, 2 * total);  // x read twice (mean, variance)
+}
+void BM_PwBatchNormBackwardInput(benchmark::State& state) {  // its gx from the batch's sums
+  const k::BatchNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t total = s.N * s.C * s.inner;
+  const auto x = random_floats(total, 8), gy = random_floats(total, 11), gamma = random_floats(s.C, 9),
+             mean = random_floats(s.C, 12), mg = random_floats(s.C, 13), mgx = random_floats(s.C, 14);
+  const std::vector<float> var(s.C, 1.0f);
+  std::vector<float> gx(total);
+  for (auto _ : state) {
+    cpu::batchnorm_backward_input(s, x.data(), gy.data(), gamma.data(), mean.data(), var.data(), 1e-5f,
+                                  mg.data(), mgx.data(), gx.data());
+    benchmark::DoNotOptimize(gx.data());
+  }
+  report(state, total, 3 * total);  // x, gy read, gx written
+}
+BENCHMARK(BM_PwBatchNormMoments)->ArgNames({"N", "C", "HW"})->Args({64, 64, 256})->Args({128, 400, 1})->UseRealTime();
+BENCHMARK(BM_PwBatchNormBackwardInput)->ArgNames({"N", "C", "HW"})->Args({64, 64, 256})->Args({128, 400, 1})->UseRealTime();
 
 // ---- InstanceNorm2d: pix2pix-28's U-Net planes at batch 16, (64, 16x16) and (512, 2x2) --------
 void BM_PwInstanceNormForward(benchmark::State& state) {

@@ -87,6 +87,33 @@ void BM_BatchNormForwardEval(benchmark::State& state) {
 }
 BENCHMARK(BM_BatchNormForwardEval)->Apply(BnShapes);
 
+// Synchronized BatchNorm's two new pieces (engine/ops/norm.h sync_batch_norm): the shard's moments
+// (reads x once) and gx from the batch's sums (reads x and gy, writes gx). The forward's
+// normalization and the backward's sums are the eval kernels above.
+void BM_BatchNormMoments(benchmark::State& state) {
+  if (!require_gpu(state)) return;
+  const BatchNormShape s = bn_shape(state);
+  const int64_t E = s.N * s.C * s.inner;
+  DeviceArray x(E, 1, 1.0f, 3.0f), mean(s.C), var(s.C);
+  time_gpu(state, [&] { kcu::batchnorm_moments(s, x.p, mean.p, var.p, kc::compute_stream()); });
+  report_bandwidth(state, 4.0 * static_cast<double>(E));
+}
+BENCHMARK(BM_BatchNormMoments)->Apply(BnShapes);
+
+void BM_BatchNormBackwardInput(benchmark::State& state) {
+  if (!require_gpu(state)) return;
+  const BatchNormShape s = bn_shape(state);
+  const int64_t E = s.N * s.C * s.inner;
+  DeviceArray x(E, 1, 1.0f, 3.0f), gy(E, 6), gx(E), gamma(s.C, 2, 0.5f, 1.5f), mean(s.C, 4),
+      var(s.C, 5, 0.5f, 1.5f), mg(s.C, 7), mgx(s.C, 8);
+  time_gpu(state, [&] {
+    kcu::batchnorm_backward_input(s, x.p, gy.p, gamma.p, mean.p, var.p, 1e-5f, mg.p, mgx.p, gx.p,
+                                  kc::compute_stream());
+  });
+  report_bandwidth(state, 12.0 * static_cast<double>(E));
+}
+BENCHMARK(BM_BatchNormBackwardInput)->Apply(BnShapes);
+
 // ---- InstanceNorm (kernels/cuda/instancenorm.cu) at pix2pix-28's shapes ------------------------
 // The U-Net's (ngf = 64) normalized planes at batch 16: (128, 8x8), (256, 4x4), (512, 2x2) in the
 // encoder and decoder, (64, 16x16) at the decoder's last block; the PatchGAN's (128, 14x14).
@@ -126,7 +153,6 @@ void BM_InstanceNormBackward(benchmark::State& state) {
   report_bandwidth(state, 12.0 * static_cast<double>(E));
 }
 BENCHMARK(BM_InstanceNormBackward)->Apply(InShapes);
-
 // ---- losses at (128, 784) -----------------------------------------------------------------------
 constexpr int64_t kVaeBatch = 128 * 784;
 

@@ -106,6 +106,31 @@ void broadcast_modules(Communicator& comm, const std::vector<const Module*>& mod
   broadcast_tensors(comm, state);
 }
 
+std::shared_ptr<const BatchNormGroup> batch_norm_group(Communicator& comm) {
+  auto group = std::make_shared<BatchNormGroup>();
+  group->size = comm.size();
+  group->all_gather = [&comm](const void* mine, void* all, size_t bytes) { comm.all_gather(mine, all, bytes); };
+  return group;
+}
+
+namespace {
+int64_t set_sync(Module& m, const std::shared_ptr<const BatchNormGroup>& group) {
+  int64_t n = 0;
+  if (auto* bn = dynamic_cast<nn::BatchNorm*>(&m)) {
+    bn->sync = group;
+    ++n;
+  }
+  for (const auto& [name, child] : m.children()) n += set_sync(*child, group);
+  return n;
+}
+}  // namespace
+
+int64_t synchronize_batch_norm(const std::vector<Module*>& modules, const std::shared_ptr<const BatchNormGroup>& group) {
+  int64_t n = 0;
+  for (Module* m : modules) n += set_sync(*m, group);
+  return n;
+}
+
 std::vector<double> sum_over_ranks(Communicator& comm, const std::vector<double>& values) {
   const size_t n = values.size();
   std::vector<double> all(n * static_cast<size_t>(comm.size()));

@@ -16,11 +16,14 @@
 // costs a few milliseconds (bench/results/dist_cpu.md).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <utility>
 #include <vector>
 
 #include "engine/dist/communicator.h"
+#include "engine/nn/layers.h"
 #include "engine/nn/module.h"
+#include "engine/ops/norm.h"
 #include "engine/tensor.h"
 
 namespace ll::dist {
@@ -65,6 +68,13 @@ class GradientSum {
 void broadcast_tensors(Communicator& comm, const std::vector<Tensor>& tensors);
 // broadcast_tensors of every parameter and buffer of each module, in order.
 void broadcast_modules(Communicator& comm, const std::vector<const Module*>& modules);
+
+// Synchronized BatchNorm (engine/ops/norm.h sync_batch_norm): a group over comm's ranks, whose
+// exchanges are comm.all_gather (host memory on every backend). comm must outlive the group.
+std::shared_ptr<const BatchNormGroup> batch_norm_group(Communicator& comm);
+// Sets every BatchNorm layer of the modules and their submodules to synchronize over `group`
+// (nullptr: back to per-process statistics). Returns how many layers it set.
+int64_t synchronize_batch_norm(const std::vector<Module*>& modules, const std::shared_ptr<const BatchNormGroup>& group);
 
 // Element-wise sum over the ranks of a few doubles (a test pass's sums), in rank order on every
 // rank (through all_gather: exact doubles, the same bits everywhere).

@@ -84,6 +84,9 @@ Tensor BatchNorm::forward(const Tensor& x) {
     float* n = num_batches_tracked.data();
     LL_KERNEL(num_batches_tracked.device(), add_scalar, n, 1.0f, n, 1);
   }
+  if (is_training() && sync != nullptr) {
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, sync, momentum, eps);
+  }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }
 

@@ -9,6 +9,7 @@
 
 #include "engine/nn/module.h"
 #include "engine/ops/conv.h"
+#include "engine/ops/norm.h"
 #include "engine/rng.h"
 
 namespace ll::nn {
@@ -51,6 +52,10 @@ class BatchNorm : public Layer {
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
   float eps, momentum;
   int64_t input_dims;  // 2 or 3 for BatchNorm1d, 4 for BatchNorm2d
+  // Set (dist::synchronize_batch_norm, engine/dist/data_parallel.h): training mode normalizes with
+  // the statistics of the whole batch across the group's processes (sync_batch_norm, PyTorch's
+  // SyncBatchNorm) instead of this process's shard. Eval mode is unchanged.
+  std::shared_ptr<const BatchNormGroup> sync;
 };
 std::shared_ptr<BatchNorm> BatchNorm1d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
 std::shared_ptr<BatchNorm> BatchNorm2d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);

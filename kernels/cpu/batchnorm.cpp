@@ -160,4 +160,38 @@ void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const floa
   }
 }
 
+void batchnorm_moments(const BatchNormShape& s, const float* x, float* mean, float* var) {
+  const int64_t M = s.N * s.inner;
+#pragma omp parallel for if (parallel_channels(s))
+  for (int64_t c = 0; c < s.C; ++c) {
+    if (M == 0) {
+      mean[c] = var[c] = 0.0f;
+      continue;
+    }
+    const double m = channel_sum(s, c, [x](int64_t j) { return static_cast<double>(x[j]); }) /
+                     static_cast<double>(M);
+    const double v = channel_sum(s, c,
+                                 [x, m](int64_t j) {
+                                   const double d = static_cast<double>(x[j]) - m;
+                                   return d * d;
+                                 }) /
+                     static_cast<double>(M);
+    mean[c] = static_cast<float>(m);
+    var[c] = static_cast<float>(v);
+  }
+}
+
+void batchnorm_backward_input(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* mean, const float* var, float eps,
+                              const float* mean_gy, const float* mean_gy_xhat, float* gx) {
+  for_each_row(s, [&](int64_t c, int64_t base) {
+    const float invstd = static_cast<float>(f::bn_invstd(var[c], eps));
+    const float scale = (gamma != nullptr ? gamma[c] : 1.0f) * invstd;
+    for (int64_t i = base; i < base + s.inner; ++i) {
+      gx[i] = f::bn_backward_train_gx(gy[i], f::bn_xhat(x[i], mean[c], invstd), mean_gy[c],
+                                      mean_gy_xhat[c], scale);
+    }
+  });
+}
+
 }  // namespace ll::kernels::cpu

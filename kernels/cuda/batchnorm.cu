@@ -1,6 +1,8 @@
 // batchnorm.cu: CUDA twins of batch normalization (kernels/batchnorm.h; Ioffe & Szegedy 2015) over
 // x viewed as (N, C, inner): training forward (batch statistics, running buffers), eval forward,
-// and the two backwards. Per-element and per-channel arithmetic: kernels/common/batchnorm_formulas.h.
+// the two backwards, and the two pieces of synchronized BatchNorm (batchnorm_moments: passes 1 and
+// 2 below with the shard's mean and variance as the result; batchnorm_backward_input: pass 3 with
+// the batch's sums). Per-element and per-channel arithmetic: kernels/common/batchnorm_formulas.h.
 //
 // Cost, with E = N * C * inner elements (M = N * inner per channel):
 // - forward_train: reads x twice (statistics, then normalization) and writes y: 12E bytes, ~10
@@ -270,6 +272,17 @@ struct FinishStats {
   }
 };
 
+// Synchronized BatchNorm's shard statistics: the mean and the biased variance (0 and 0 when the
+// shard is empty, as the CPU).
+struct FinishMoments {
+  float* mean;
+  float* var;
+  __device__ void operator()(int64_t c, const Welford& a) const {
+    mean[c] = a.n > 0.0 ? static_cast<float>(a.mean) : 0.0f;
+    var[c] = a.n > 0.0 ? static_cast<float>(a.m2 / a.n) : 0.0f;
+  }
+};
+
 // Backward: ggamma = sum gy xhat, gbeta = sum gy (each may be nullptr) and, for the training gx,
 // mean(gy) and mean(gy xhat) rounded to float (nullptr in eval).
 struct FinishGrad {
@@ -400,8 +413,11 @@ struct GradTrainOp {
   const float* save_invstd;
   const float* mean_gy;
   const float* mean_gy_xhat;
+  const float* var;  // used when save_invstd == nullptr (synchronized BatchNorm): invstd from var
+  float eps;
   __device__ Channel channel(int64_t c) const {
-    const float invstd = save_invstd[c];
+    const float invstd = save_invstd != nullptr ? save_invstd[c]
+                                                : static_cast<float>(f::bn_invstd(var[c], eps));
     return {save_mean[c], invstd, mean_gy[c], mean_gy_xhat[c],
             (gamma != nullptr ? gamma[c] : 1.0f) * invstd};
   }
@@ -522,7 +538,7 @@ void batchnorm_backward_train(const BatchNormShape& s, const float* x, const flo
                   FinishGrad{M, ggamma, gbeta, mean_gy, mean_gy_xhat}, stream);
   if (gx == nullptr) return;
   apply(s,
-        GradTrainOp{x, gy, gx, gamma, save_mean, save_invstd, mean_gy, mean_gy_xhat},
+        GradTrainOp{x, gy, gx, gamma, save_mean, save_invstd, mean_gy, mean_gy_xhat, nullptr, 0.0f},
         stream);
 }
 
@@ -536,6 +552,20 @@ void batchnorm_backward_eval(const BatchNormShape& s, const float* x, const floa
                     FinishGrad{s.N * s.inner, ggamma, gbeta, nullptr, nullptr}, stream);
   }
   if (gx != nullptr) apply(s, GradEvalOp{gy, gx, gamma, running_var, eps}, stream);
+}
+
+void batchnorm_moments(const BatchNormShape& s, const float* x, float* mean, float* var,
+                       Stream stream) {
+  if (s.C <= 0) return;
+  reduce_channels(s, StatsSource{x}, FinishMoments{mean, var}, stream);
+}
+
+void batchnorm_backward_input(const BatchNormShape& s, const float* x, const float* gy,
+                              const float* gamma, const float* mean, const float* var, float eps,
+                              const float* mean_gy, const float* mean_gy_xhat, float* gx,
+                              Stream stream) {
+  if (s.C <= 0) return;
+  apply(s, GradTrainOp{x, gy, gx, gamma, mean, nullptr, mean_gy, mean_gy_xhat, var, eps}, stream);
 }
 
 }  // namespace ll::kernels::cuda

@@ -163,8 +163,9 @@ TEST(Cli, FlagsThatDoNotApplyToTheModelAreRefused) {
       {{"train", "ae", "--beta", "4"}, "--beta is for vae, not ae"},
       {{"train", "vae", "--nz", "16"}, "--nz is for dcgan, gan128, cgan, not vae"},
       {{"train", "vae", "--beta1", "0.9"}, "--beta1 is for dcgan, gan128, cgan, pix2pix, not vae"},
-      {{"train", "cgan", "--latent-dim", "3"}, "--latent-dim is for ae, vae, not cgan"},
-      {{"train", "gan128", "--test-limit", "10"}, "--test-limit is for ae, vae, pix2pix, not gan128"},
+      {{"train", "cgan", "--latent-dim", "3"}, "--latent-dim is for ae, vae, dbvae, not cgan"},
+      {{"train", "gan128", "--test-limit", "10"}, "--test-limit is for ae, vae, dbvae, pix2pix, not gan128"},
+      {{"train", "classifier", "--alpha", "0.1"}, "--alpha is for dbvae, not classifier"},
       {{"train", "classifier", "--resume"}, "--resume is for ae, vae, dcgan, gan128, cgan, pix2pix, not classifier"},
       {{"train", "classifier", "--fid-n", "10"}, "--fid-n is for dcgan, gan128, cgan, not classifier"},
       {{"train", "vae", "--task", "edges"}, "--task is for pix2pix, not vae"},
@@ -334,7 +335,7 @@ TEST(Cli, EveryTrainingRefusesADirectoryInUse) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
   ASSERT_EQ(::write(fd, "4242\n", 5), 5);
-  for (const char* model : {"ae", "vae", "dcgan", "gan128", "cgan", "classifier"}) {
+  for (const char* model : {"ae", "vae", "dcgan", "gan128", "cgan", "classifier", "dbvae"}) {
     const Result r = run({"train", model, "--data", t / "no-data-needed", "--out", t / "run", "--device", "cpu"});
     EXPECT_EQ(r.status, 1) << model;
     EXPECT_EQ(r.err, "latentlab: error: " + (t / "run") + " is in use: latentlab process 4242 is training there (it holds " +

@@ -263,6 +263,55 @@ TEST_P(BnCuda, EvalBackwardMatchesCpu) {
       << "two runs differ";
 }
 
+// Synchronized BatchNorm's two pieces (kernels/batchnorm.h): a shard's statistics, and gx from
+// the batch's sums. The moments are reductions in double (equal or one ulp apart); gx is
+// element-wise (FMA contraction: 1e-5).
+TEST_P(BnCuda, MomentsMatchCpu) {
+  LL_REQUIRE_GPU();
+  const BatchNormShape& s = GetParam().s;
+  const int64_t n = total();
+  const std::vector<float> x = random_vector(n, 51, 1.0f, 5.0f);
+  std::vector<float> mean(s.C), var(s.C);
+  cpu::batchnorm_moments(s, x.data(), mean.data(), var.data());
+  DeviceBuffer<float> dx(x), dmean(s.C), dvar(s.C);
+  auto run = [&] {
+    dmean.poison();
+    dvar.poison();
+    cuda::batchnorm_moments(s, dx.get(), dmean.get(), dvar.get(), testing::stream());
+  };
+  run();
+  const std::vector<float> am = dmean.download(), av = dvar.download();
+  EXPECT_TRUE(close(am, mean, {1e-7, 1e-6}, "mean"));
+  EXPECT_TRUE(close(av, var, {1e-7, 1e-6}, "var"));
+  run();
+  EXPECT_TRUE(bit_equal(dmean.download(), am) && bit_equal(dvar.download(), av)) << "two runs differ";
+}
+
+TEST_P(BnCuda, BackwardInputMatchesCpu) {
+  LL_REQUIRE_GPU();
+  const BnCase& bc = GetParam();
+  const BatchNormShape& s = bc.s;
+  const int64_t n = total();
+  const float eps = 1e-5f;
+  const std::vector<float> x = random_vector(n, 61, -1.0f, 3.0f);
+  const std::vector<float> gy = random_vector(n, 62, -0.5f, 1.5f);
+  const std::vector<float> gamma = random_vector(s.C, 63, 0.5f, 1.5f);
+  const std::vector<float> mean = random_vector(s.C, 64, 0.5f, 1.5f);
+  const std::vector<float> var = random_vector(s.C, 65, 0.5f, 1.5f);
+  const std::vector<float> mean_gy = random_vector(s.C, 66, -0.5f, 0.5f);
+  const std::vector<float> mean_gy_xhat = random_vector(s.C, 67, -0.5f, 0.5f);
+  const float* gamma_p = bc.affine ? gamma.data() : nullptr;
+  std::vector<float> gx(n);
+  cpu::batchnorm_backward_input(s, x.data(), gy.data(), gamma_p, mean.data(), var.data(), eps,
+                                mean_gy.data(), mean_gy_xhat.data(), gx.data());
+  DeviceBuffer<float> dx(x), dgy(gy), dmean(mean), dvar(var), dmg(mean_gy), dmgx(mean_gy_xhat), dgx(n);
+  Optional dgamma(gamma, bc.affine);
+  dgx.poison();
+  cuda::batchnorm_backward_input(s, dx.get(), dgy.get(), dgamma.get(), dmean.get(), dvar.get(), eps,
+                                 dmg.get(), dmgx.get(), dgx.get(), testing::stream());
+  EXPECT_TRUE(close(dgx.download(), gx, {1e-5, 1e-5}, "gx from the batch's sums"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, BnCuda, ::testing::ValuesIn(bn_cases()), bn_case_name);
 
 // An empty batch in eval mode (the engine's shape then has inner = 0, so no column to reduce):

@@ -7,6 +7,7 @@
 // seeds (the same values on every device); constants made inside a row's function follow the
 // device of its first input.
 #pragma once
+#include <cstring>
 #include <functional>
 #include <ostream>
 #include <memory>
@@ -102,6 +103,20 @@ inline Tensor bn_train(const std::vector<Tensor>& in) {
   return batch_norm(in[0], in[1], in[2], rm, rv, true);
 }
 
+// Synchronized batch norm over a group of one process (its all_gather a copy): the op's own arithmetic
+// (the exchange of several processes is tests/engine/test_sync_batch_norm.cpp's).
+inline std::shared_ptr<const BatchNormGroup> one_process_group() {
+  auto g = std::make_shared<BatchNormGroup>();
+  g->all_gather = [](const void* mine, void* all, size_t bytes) { std::memcpy(all, mine, bytes); };
+  return g;
+}
+inline Tensor sync_bn_train(const std::vector<Tensor>& in) {
+  const Device d = in[0].device();
+  Tensor rm = Tensor::zeros({in[0].size(1)}, d), rv = Tensor::ones({in[0].size(1)}, d);
+  return sync_batch_norm(in[0], in.size() > 1 ? in[1] : Tensor(), in.size() > 2 ? in[2] : Tensor(), rm, rv,
+                         one_process_group());
+}
+
 // Every differentiable op and module, small enough for finite differences.
 inline std::vector<GradCase> all_op_cases() {
   using V = std::vector<Tensor>;
@@ -195,6 +210,10 @@ inline std::vector<GradCase> all_op_cases() {
     Tensor rm = Tensor::zeros({2}, a[0].device()), rv = Tensor::ones({2}, a[0].device());
     return batch_norm(a[0], Tensor(), Tensor(), rm, rv, true);
   }, {}, bn_tol));
+  c.push_back(op_case("sync_batch_norm_1d", [](Device d) { return V{leaf(d, {6, 3}, 1), leaf(d, {3}, 2), leaf(d, {3}, 3)}; }, sync_bn_train, {}, bn_tol));
+  c.push_back(op_case("sync_batch_norm_2d", [](Device d) { return V{leaf(d, {2, 3, 3, 4}, 1), leaf(d, {3}, 2), leaf(d, {3}, 3)}; }, sync_bn_train, {}, bn_tol));
+  c.push_back(op_case("sync_batch_norm_2d_planes", [](Device d) { return V{leaf(d, {2, 2, 6, 6}, 1), leaf(d, {2}, 2), leaf(d, {2}, 3)}; }, sync_bn_train, {}, bn_tol));
+  c.push_back(op_case("sync_batch_norm_2d_no_affine", [](Device d) { return V{leaf(d, {3, 2, 2, 2}, 1)}; }, sync_bn_train, {}, bn_tol));
   c.push_back(op_case("batch_norm_2d_eval", [](Device d) { return V{leaf(d, {2, 3, 2, 2}, 1), leaf(d, {3}, 2), leaf(d, {3}, 3)}; }, [](const V& a) {
     Tensor rm = constant(a[0].device(), {3}, 4), rv = constant(a[0].device(), {3}, 5, 0.5f, 2.0f);
     return batch_norm(a[0], a[1], a[2], rm, rv, false);

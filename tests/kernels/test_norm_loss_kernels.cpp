@@ -222,6 +222,60 @@ TEST(BatchNorm, TrainBackwardMatchesFloat64) {
   }
 }
 
+// Synchronized BatchNorm's two pieces. The shard's moments are the float64 mean and biased
+// variance; gx from given batch sums, with the sums of this one shard, is the training gx.
+TEST(BatchNorm, MomentsMatchFloat64) {
+  for (const BnCase& bc : kBnCases) {
+    const BatchNormShape& s = bc.s;
+    const std::vector<float> x = random_vector(s.N * s.C * s.inner, 131, 1.0f, 5.0f);
+    const BnRef r = bn_train_ref(s, to_double(x), {}, {}, 1e-5, 0.0, std::vector<double>(s.C),
+                                 std::vector<double>(s.C));
+    std::vector<float> mean(s.C), var(s.C);
+    cpu::batchnorm_moments(s, x.data(), mean.data(), var.data());
+    EXPECT_TRUE(all_close(mean, r.mean, {1e-6, 1e-6}, "mean " + bn_name(s)));
+    EXPECT_TRUE(all_close(var, r.var, {1e-6, 1e-6}, "var " + bn_name(s)));
+  }
+  // An empty shard: 0 and 0.
+  std::vector<float> mean(2, 7.0f), var(2, 7.0f);
+  cpu::batchnorm_moments({0, 2, 3}, nullptr, mean.data(), var.data());
+  EXPECT_EQ(mean, std::vector<float>(2, 0.0f));
+  EXPECT_EQ(var, std::vector<float>(2, 0.0f));
+}
+
+TEST(BatchNorm, BackwardInputFromBatchSumsMatchesFloat64) {
+  const float eps = 1e-5f;
+  for (const BnCase& bc : kBnCases) {
+    const BatchNormShape& s = bc.s;
+    const int64_t total = s.N * s.C * s.inner, M = s.N * s.inner;
+    const std::vector<float> x = random_vector(total, 141, -1.0f, 3.0f);
+    const std::vector<float> gy = random_vector(total, 142, -0.5f, 1.5f);
+    const std::vector<float> gamma = bc.affine ? random_vector(s.C, 143, 0.5f, 1.5f) : std::vector<float>{};
+    const float* gamma_p = bc.affine ? gamma.data() : nullptr;
+    // What sync_batch_norm does with one process: moments, the eval backward's sums, then gx.
+    std::vector<float> mean(s.C), var(s.C), sum_gy_xhat(s.C), sum_gy(s.C);
+    cpu::batchnorm_moments(s, x.data(), mean.data(), var.data());
+    cpu::batchnorm_backward_eval(s, x.data(), gy.data(), nullptr, mean.data(), var.data(), eps, nullptr,
+                                 sum_gy_xhat.data(), sum_gy.data());
+    std::vector<float> mean_gy(s.C), mean_gy_xhat(s.C), gx(total);
+    for (int64_t c = 0; c < s.C; ++c) {
+      mean_gy[c] = static_cast<float>(double(sum_gy[c]) / double(M));
+      mean_gy_xhat[c] = static_cast<float>(double(sum_gy_xhat[c]) / double(M));
+    }
+    cpu::batchnorm_backward_input(s, x.data(), gy.data(), gamma_p, mean.data(), var.data(), eps,
+                                  mean_gy.data(), mean_gy_xhat.data(), gx.data());
+    std::vector<double> rgx, rgg, rgb;
+    bn_train_backward_ref(s, to_double(x), to_double(gy), to_double(gamma), eps, rgx, rgg, rgb);
+    // The sums reach gx rounded to float once more than in batchnorm_backward_train (as float
+    // sums, then divided by M): about an ulp of mean_gy, which gx multiplies by gamma * invstd
+    // (up to 1 / sqrt(eps) for a channel of tiny variance, such as two close values at N = 2).
+    double max_invstd = 1.0;
+    for (int64_t c = 0; c < s.C; ++c) max_invstd = std::max(max_invstd, 1.0 / std::sqrt(double(var[c]) + eps));
+    EXPECT_TRUE(all_close(gx, rgx, {1e-6 * max_invstd, 1e-5}, "gx " + bn_name(s)));
+    EXPECT_TRUE(all_close(sum_gy, rgb, {1e-4, 1e-5}, "sum gy " + bn_name(s)));
+    EXPECT_TRUE(all_close(sum_gy_xhat, rgg, {1e-4, 1e-4}, "sum gy xhat " + bn_name(s)));
+  }
+}
+
 // The naive forward's loss L = sum_j w_j y_j, differentiated numerically in float64 by central
 // differences, against the kernel's backward with gy = w. Independent of the analytic formulas.
 TEST(BatchNorm, TrainBackwardMatchesFiniteDifference) {
