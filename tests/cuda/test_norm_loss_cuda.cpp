@@ -613,7 +613,7 @@ std::vector<InCase> in_cases() {
 INSTANTIATE_TEST_SUITE_P(InstanceNorm, InCuda, ::testing::ValuesIn(in_cases()),
                          [](const ::testing::TestParamInfo<InCase>& info) {
                            const InCase& c = info.param;
-                           return "N" + std::to_string(c.s.N) + "_C" + std::to_string(c.s.C) + "_inner" +
+                           return std::string("N") + std::to_string(c.s.N) + "_C" + std::to_string(c.s.C) + "_inner" +
                                   std::to_string(c.s.inner) + (c.affine ? "_affine" : "_plain");
                          });
 
