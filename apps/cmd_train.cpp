@@ -21,10 +21,11 @@
 #include "apps/device_flags.h"
 #include "apps/run_dir.h"
 #include "apps/train_classifier.h"
-#include "apps/train_dbvae.h"
 #include "apps/train_control.h"
+#include "apps/train_dbvae.h"
 #include "apps/train_gan.h"
 #include "apps/train_loop.h"
+#include "apps/train_pix2pix.h"
 #include "data/dataset.h"
 #include "data/image.h"
 #include "data/loader.h"
@@ -162,18 +163,23 @@ void check_flags_apply(const CLI::App& cmd, const std::string& model) {
   const Models latent_models{"ae", "vae", "dbvae"};
   Models resumable = autoencoders;
   resumable.insert(resumable.end(), gans.begin(), gans.end());
+  resumable.push_back("pix2pix");
+  Models adversarial = gans, evaluated = latent_models;  // flags pix2pix shares (apps/train_pix2pix.h)
+  adversarial.push_back("pix2pix");
+  evaluated.push_back("pix2pix");
   const Models data_parallel{"ae", "vae", "dcgan", "gan128", "cgan"};  // docs/distributed.md
-  const std::vector<std::pair<const char*, Models>> only{
+  std::vector<std::pair<const char*, Models>> only{
       {"--arch", autoencoders},       {"--latent-dim", latent_models}, {"--hidden", latent_models},
       {"--conv-channels", autoencoders}, {"--recon", autoencoders},   {"--beta", {"vae"}},
-      {"--cuda-graph", autoencoders}, {"--test-limit", latent_models}, {"--nz", gans},
-      {"--ngf", gans},                {"--ndf", gans},                {"--image-size", gans},
-      {"--beta1", gans},              {"--fid-n", gans},              {"--classifier", gans},
+      {"--cuda-graph", autoencoders}, {"--test-limit", evaluated},    {"--nz", gans},
+      {"--ngf", adversarial},         {"--ndf", adversarial},         {"--image-size", gans},
+      {"--beta1", adversarial},       {"--fid-n", gans},              {"--classifier", adversarial},
       {"--resume", resumable},        {"--dist", data_parallel},      {"--micro-batches", data_parallel},
       {"--sync-bn", gans},
       {"--debias", dbvae},            {"--alpha", dbvae},             {"--bins", dbvae},
       {"--majority", dbvae},          {"--minority", dbvae},          {"--negative", dbvae},
       {"--minority-fraction", dbvae}};
+  for (const char* const* f = pix2pix_only_flags(); *f != nullptr; ++f) only.push_back({*f, {"pix2pix"}});
   for (const auto& [flag, models] : only) {
     if (cmd.count(flag) == 0 || std::find(models.begin(), models.end(), model) != models.end()) continue;
     std::string list;
@@ -467,8 +473,9 @@ void run_train(const TrainOptions& options) {
 void add_train_command(CLI::App& app) {
   auto o = std::make_shared<TrainOptions>();
   CLI::App* cmd = app.add_subcommand("train", "train an autoencoder, a (beta-)VAE or a GAN and write a run directory");
-  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN), cgan (conditional) or classifier (for `latentlab fid`) or dbvae (the debiasing VAE)")
-      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan", "classifier", "dbvae"}));
+  cmd->add_option("model", o->model, "what to train: ae, vae, dcgan, gan128 (the study's 128x128 GAN), cgan (conditional), "
+                  "pix2pix (paired translation), classifier (for `latentlab fid`) or dbvae (the debiasing VAE)")
+      ->required()->check(CLI::IsMember({"ae", "vae", "dcgan", "gan128", "cgan", "pix2pix", "classifier", "dbvae"}));
   cmd->add_option("--arch", o->arch, "mlp (784-400-20, the pytorch/examples plan) or conv")
       ->capture_default_str()->check(CLI::IsMember({"mlp", "conv"}));
   cmd->add_option("--data", o->data, "fashion-mnist, mnist, shapes[:N], shapes-color[:N], a folder of IDX files, or a folder of images")->capture_default_str();
@@ -519,7 +526,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--minority", o->minority, "dbvae: the classes of the positive side's rare subgroup")->capture_default_str();
   cmd->add_option("--negative", o->negative, "dbvae: the classes of the negative side")->capture_default_str();
   cmd->add_option("--minority-fraction", o->minority_fraction, "dbvae: the minority's share of the training positives")->capture_default_str();
-  cmd->callback([o, cmd] {
+  auto p = std::make_shared<Pix2PixTrainOptions>();  // pix2pix's own flags (apps/train_pix2pix.h)
+  add_pix2pix_flags(cmd, *p);
+  cmd->callback([o, p, cmd] {
     check_flags(*o);
     check_flags_apply(*cmd, o->model);
     o->lr_given = cmd->count("--lr") > 0;
@@ -530,6 +539,31 @@ void add_train_command(CLI::App& app) {
     }
     if ((o->model == "classifier" || o->model == "dbvae") && dist::launcher_world_size() > 1) {
       throw std::invalid_argument("the " + o->model + " does not train data-parallel: run it as one process, without mpirun");
+    }
+    if (o->model == "pix2pix" && dist::launcher_world_size() > 1) {
+      throw std::invalid_argument("pix2pix does not train data-parallel: run it as one process, without mpirun");
+    }
+    if (o->model == "pix2pix") {
+      p->data = o->data;
+      p->epochs = o->epochs;
+      if (cmd->count("--batch-size") > 0) p->batch_size = o->batch_size;  // else 16
+      if (cmd->count("--lr") > 0) p->lr = o->lr;                          // else the paper's 2e-4
+      p->beta1 = o->beta1;
+      if (cmd->count("--ngf") > 0) p->ngf = o->ngf;
+      if (cmd->count("--ndf") > 0) p->ndf = o->ndf;
+      if (cmd->count("--test-limit") > 0) p->test_limit = o->test_limit;  // else 1000
+      p->device = o->device;
+      p->seed = o->seed;
+      p->out = o->out;
+      p->resume = o->resume;
+      p->limit = o->limit;
+      p->classifier = o->classifier;
+      p->log_every = o->log_every;
+      p->lr_given = o->lr_given;
+      p->beta1_given = cmd->count("--beta1") > 0;
+      p->batch_size_given = o->batch_size_given;
+      run_train_pix2pix(*p);
+      return;
     }
     if (o->model == "dbvae") {
       DbVaeTrainOptions d;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <exception>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -93,9 +94,25 @@ GenerativeRun GenerativeRun::open(const std::string& dir) {
     run.vae_->eval();
     return run;
   }
-  run.gan_ = load_model_file<models::GanGenerator, models::GanConfig>(
-      gan_path, run.metadata_, "GAN", "bad GAN configuration in the metadata: ",
-      [](const models::GanConfig& c) { return c.generator_parameters(); });
+  try {
+    run.gan_ = load_model_file<models::GanGenerator, models::GanConfig>(
+        gan_path, run.metadata_, "GAN", "bad GAN configuration in the metadata: ",
+        [](const models::GanConfig& c) { return c.generator_parameters(); });
+  } catch (const std::exception&) {
+    // A pix2pix run also holds a generator.safetensors: name it rather than call its configuration bad.
+    const std::exception_ptr first = std::current_exception();  // names what is wrong with the file
+    Metadata meta;
+    try {
+      load_tensors(gan_path, &meta);
+    } catch (const std::exception&) {
+      std::rethrow_exception(first);
+    }
+    if (meta["config"].find("\"model\":\"pix2pix\"") != std::string::npos) {
+      throw std::runtime_error("'" + dir + "' holds a pix2pix run (latentlab train pix2pix), which translates images and has no "
+                               "latent space; this command works on VAE and GAN runs");
+    }
+    std::rethrow_exception(first);
+  }
   run.gan_->eval();
   return run;
 }

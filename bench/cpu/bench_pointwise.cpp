@@ -18,6 +18,7 @@
 
 #include "kernels/activation.h"
 #include "kernels/batchnorm.h"
+#include "kernels/instancenorm.h"
 #include "kernels/dropout.h"
 #include "kernels/elementwise.h"
 #include "kernels/embedding.h"
@@ -212,6 +213,34 @@ void BM_PwBatchNormBackwardInput(benchmark::State& state) {  // its gx from the 
 }
 BENCHMARK(BM_PwBatchNormMoments)->ArgNames({"N", "C", "HW"})->Args({64, 64, 256})->Args({128, 400, 1})->UseRealTime();
 BENCHMARK(BM_PwBatchNormBackwardInput)->ArgNames({"N", "C", "HW"})->Args({64, 64, 256})->Args({128, 400, 1})->UseRealTime();
+
+// ---- InstanceNorm2d: pix2pix-28's U-Net planes at batch 16, (64, 16x16) and (512, 2x2) --------
+void BM_PwInstanceNormForward(benchmark::State& state) {
+  const k::InstanceNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t total = s.N * s.C * s.inner;
+  const auto x = random_floats(total, 8), gamma = random_floats(s.C, 9), beta = random_floats(s.C, 10);
+  std::vector<float> y(total), sm(s.N * s.C), si(s.N * s.C);
+  for (auto _ : state) {
+    cpu::instancenorm_forward(s, x.data(), gamma.data(), beta.data(), 1e-5f, y.data(), sm.data(), si.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  report(state, total, 4 * total);  // x read three times (mean, variance, normalize), y written
+}
+void BM_PwInstanceNormBackward(benchmark::State& state) {
+  const k::InstanceNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t total = s.N * s.C * s.inner;
+  const auto x = random_floats(total, 8), gy = random_floats(total, 11), gamma = random_floats(s.C, 9);
+  std::vector<float> y(total), gx(total), sm(s.N * s.C), si(s.N * s.C), gg(s.C), gb(s.C);
+  cpu::instancenorm_forward(s, x.data(), gamma.data(), nullptr, 1e-5f, y.data(), sm.data(), si.data());
+  for (auto _ : state) {
+    cpu::instancenorm_backward(s, x.data(), gy.data(), gamma.data(), sm.data(), si.data(), gx.data(), gg.data(),
+                               gb.data());
+    benchmark::DoNotOptimize(gx.data());
+  }
+  report(state, total, 5 * total);  // x, gy read twice (the second time from cache), gx written
+}
+BENCHMARK(BM_PwInstanceNormForward)->ArgNames({"N", "C", "HW"})->Args({16, 64, 256})->Args({16, 512, 4})->UseRealTime();
+BENCHMARK(BM_PwInstanceNormBackward)->ArgNames({"N", "C", "HW"})->Args({16, 64, 256})->Args({16, 512, 4})->UseRealTime();
 
 // ---- losses: a VAE's reconstruction over 128 x 784 and a classifier's 128 x 10 ---------------
 void BM_PwBceWithLogits(benchmark::State& state) {

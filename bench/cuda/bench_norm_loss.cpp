@@ -1,4 +1,4 @@
-// bench_norm_loss.cpp: the CUDA BatchNorm and losses at our models' shapes, in GB/s beside the
+// bench_norm_loss.cpp: the CUDA BatchNorm, InstanceNorm and losses at our models' shapes, in GB/s beside the
 // device's DRAM bandwidth (all of them are memory bound; see the header of each .cu file).
 //
 // BatchNorm (N, C, inner), E = N * C * inner elements:
@@ -18,6 +18,7 @@
 
 #include "bench/cuda/cuda_bench.h"
 #include "kernels/batchnorm.h"
+#include "kernels/instancenorm.h"
 #include "kernels/loss.h"
 
 namespace ll::bench {
@@ -113,6 +114,45 @@ void BM_BatchNormBackwardInput(benchmark::State& state) {
 }
 BENCHMARK(BM_BatchNormBackwardInput)->Apply(BnShapes);
 
+// ---- InstanceNorm (kernels/cuda/instancenorm.cu) at pix2pix-28's shapes ------------------------
+// The U-Net's (ngf = 64) normalized planes at batch 16: (128, 8x8), (256, 4x4), (512, 2x2) in the
+// encoder and decoder, (64, 16x16) at the decoder's last block; the PatchGAN's (128, 14x14).
+// Forward: x read (twice more from cache) and y written, 8 E bytes from DRAM at best; backward:
+// x and gy read, gx written, 12 E bytes.
+void InShapes(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"N", "C", "inner"});
+  b->Args({16, 64, 256});
+  b->Args({16, 128, 64});
+  b->Args({16, 512, 4});
+  b->Args({16, 128, 196});
+  b->UseManualTime();
+}
+
+void BM_InstanceNormForward(benchmark::State& state) {
+  if (!require_gpu(state)) return;
+  const kernels::InstanceNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t E = s.N * s.C * s.inner;
+  DeviceArray x(E, 1, 1.0f, 3.0f), y(E), gamma(s.C, 2, 0.5f, 1.5f), beta(s.C, 3), sm(s.N * s.C), si(s.N * s.C);
+  time_gpu(state, [&] {
+    kcu::instancenorm_forward(s, x.p, gamma.p, beta.p, 1e-5f, y.p, sm.p, si.p, kc::compute_stream());
+  });
+  report_bandwidth(state, 8.0 * static_cast<double>(E));
+}
+BENCHMARK(BM_InstanceNormForward)->Apply(InShapes);
+
+void BM_InstanceNormBackward(benchmark::State& state) {
+  if (!require_gpu(state)) return;
+  const kernels::InstanceNormShape s{state.range(0), state.range(1), state.range(2)};
+  const int64_t E = s.N * s.C * s.inner;
+  DeviceArray x(E, 1, 1.0f, 3.0f), y(E), gy(E, 6), gx(E), gamma(s.C, 2, 0.5f, 1.5f), beta(s.C, 3), sm(s.N * s.C),
+      si(s.N * s.C), gg(s.C), gb(s.C);
+  kcu::instancenorm_forward(s, x.p, gamma.p, beta.p, 1e-5f, y.p, sm.p, si.p, kc::compute_stream());
+  time_gpu(state, [&] {
+    kcu::instancenorm_backward(s, x.p, gy.p, gamma.p, sm.p, si.p, gx.p, gg.p, gb.p, kc::compute_stream());
+  });
+  report_bandwidth(state, 12.0 * static_cast<double>(E));
+}
+BENCHMARK(BM_InstanceNormBackward)->Apply(InShapes);
 // ---- losses at (128, 784) -----------------------------------------------------------------------
 constexpr int64_t kVaeBatch = 128 * 784;
 

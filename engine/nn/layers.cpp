@@ -97,6 +97,21 @@ std::shared_ptr<BatchNorm> BatchNorm2d(int64_t num_features, float eps, float mo
   return std::make_shared<BatchNorm>(num_features, 4, eps, momentum);
 }
 
+InstanceNorm2d::InstanceNorm2d(int64_t num_features, float eps_, bool affine) : eps(eps_) {
+  check_arg(num_features > 0, "InstanceNorm2d", "num_features must be positive");
+  if (affine) {
+    weight = Tensor::ones({num_features});
+    bias = Tensor::zeros({num_features});
+    register_parameter("weight", &weight);
+    register_parameter("bias", &bias);
+  }
+}
+
+Tensor InstanceNorm2d::forward(const Tensor& x) {
+  check_arg(x.dim() == 4, "InstanceNorm2d", "expects (N, C, H, W) input, got " + x.str());
+  return instance_norm(x, weight, bias, eps);
+}
+
 Embedding::Embedding(int64_t num_embeddings, int64_t embedding_dim, Generator& gen) {
   check_arg(num_embeddings > 0 && embedding_dim > 0, "Embedding", "sizes must be positive");
   weight = Tensor::empty({num_embeddings, embedding_dim});

@@ -60,6 +60,18 @@ class BatchNorm : public Layer {
 std::shared_ptr<BatchNorm> BatchNorm1d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
 std::shared_ptr<BatchNorm> BatchNorm2d(int64_t num_features, float eps = 1e-5f, float momentum = 0.1f);
 
+// InstanceNorm2d ((N, C, H, W)) as PyTorch's, track_running_stats = False: per sample and channel
+// statistics in training and evaluation alike. affine: weight = 1, bias = 0 (PyTorch's default
+// for InstanceNorm2d is affine = False; pix2pix's generator, whose BatchNorm at batch size 1 it
+// stands for, has the affine parameters).
+class InstanceNorm2d : public Layer {
+ public:
+  explicit InstanceNorm2d(int64_t num_features, float eps = 1e-5f, bool affine = false);
+  Tensor forward(const Tensor& x) override;
+  Tensor weight, bias;
+  float eps;
+};
+
 // weight (num_embeddings, embedding_dim) ~ N(0, 1).
 class Embedding : public Module {
  public:

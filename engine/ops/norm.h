@@ -1,4 +1,5 @@
-// norm.h: batch normalization (kernels/batchnorm.h has the formulas and PyTorch's rules).
+// norm.h: batch and instance normalization (kernels/batchnorm.h, kernels/instancenorm.h have the
+// formulas and PyTorch's rules).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -16,6 +17,13 @@ namespace ll {
 // (unbiased variance, momentum as PyTorch: new = (1 - momentum) old + momentum batch).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// Instance normalization (Ulyanov et al. 2016): x is (N, C, L) or (N, C, H, W); statistics per
+// sample and channel over the L or H * W values (biased variance), y = xhat * weight_c + bias_c.
+// weight, bias: (C), or both undefined (affine = false). No running statistics: PyTorch's
+// InstanceNorm2d with track_running_stats = False, the same in training and evaluation. Needs more
+// than one value per row (PyTorch: "Expected more than 1 spatial element when training").
+Tensor instance_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps = 1e-5f);
 
 // Synchronized batch normalization (PyTorch's SyncBatchNorm): in data-parallel training each
 // process holds a shard of the batch, and plain batch_norm normalizes each shard by its own

@@ -162,12 +162,14 @@ TEST(Cli, FlagsThatDoNotApplyToTheModelAreRefused) {
       {{"train", "dcgan", "--beta", "4"}, "--beta is for vae, not dcgan (leave it out)"},
       {{"train", "ae", "--beta", "4"}, "--beta is for vae, not ae"},
       {{"train", "vae", "--nz", "16"}, "--nz is for dcgan, gan128, cgan, not vae"},
-      {{"train", "vae", "--beta1", "0.9"}, "--beta1 is for dcgan, gan128, cgan, not vae"},
+      {{"train", "vae", "--beta1", "0.9"}, "--beta1 is for dcgan, gan128, cgan, pix2pix, not vae"},
       {{"train", "cgan", "--latent-dim", "3"}, "--latent-dim is for ae, vae, dbvae, not cgan"},
-      {{"train", "gan128", "--test-limit", "10"}, "--test-limit is for ae, vae, dbvae, not gan128"},
+      {{"train", "gan128", "--test-limit", "10"}, "--test-limit is for ae, vae, dbvae, pix2pix, not gan128"},
       {{"train", "classifier", "--alpha", "0.1"}, "--alpha is for dbvae, not classifier"},
-      {{"train", "classifier", "--resume"}, "--resume is for ae, vae, dcgan, gan128, cgan, not classifier"},
+      {{"train", "classifier", "--resume"}, "--resume is for ae, vae, dcgan, gan128, cgan, pix2pix, not classifier"},
       {{"train", "classifier", "--fid-n", "10"}, "--fid-n is for dcgan, gan128, cgan, not classifier"},
+      {{"train", "vae", "--task", "edges"}, "--task is for pix2pix, not vae"},
+      {{"train", "pix2pix", "--nz", "16"}, "--nz is for dcgan, gan128, cgan, not pix2pix"},
   };
   for (const auto& [args, message] : cases) {
     std::vector<std::string> a = args;

@@ -1,7 +1,7 @@
 // test_model_parity_cuda.cpp: whole models on CUDA against the same models on the CPU.
 //
 // One training step of the MLP-VAE (784-400-20, the pytorch/examples plan), of the conv VAE and of
-// DCGAN-28 (models/vae.h, models/gan.h), built from the same seed on both devices (made on the
+// DCGAN-28 and of pix2pix (models/vae.h, models/gan.h, models/pix2pix.h), built from the same seed on both devices (made on the
 // CPU, moved with Module::to), fed the same batch and the same Philox noise:
 //   - the loss (and its parts) within 1e-4 relative;
 //   - every parameter's gradient within 1e-4 in relative L2 norm, ||cuda - cpu|| / ||cpu||: sums in
@@ -30,6 +30,7 @@
 #include "engine/optim/optimizer.h"
 #include "kernels/random.h"
 #include "models/gan.h"
+#include "models/pix2pix.h"
 #include "models/vae.h"
 #include "tests/cuda/cuda_harness.h"
 
@@ -324,6 +325,60 @@ TEST(ModelParityCuda, Dcgan28TrainingStep) {
   // Run again on the GPU from the same start: the same bits.
   Gan again = make_gan(c, kCuda);
   (void)gan_train_step(*again.g, *again.d, *again.opt_g, *again.opt_d, real.to(kCuda), {}, z.to(kCuda));
+  expect_bitwise(*again.g, *gpu.g, "G of a repeated step");
+  expect_bitwise(*again.d, *gpu.d, "D of a repeated step");
+}
+
+// ---- pix2pix (models/pix2pix.h): U-Net with skips (cat, pad, narrow), InstanceNorm, dropout ----
+
+struct P2P {
+  std::shared_ptr<Generator> dropout = std::make_shared<Generator>(5, 1);
+  std::unique_ptr<UNetGenerator> g;
+  std::unique_ptr<PatchDiscriminator> d;
+  std::unique_ptr<optim::Adam> opt_g, opt_d;
+};
+
+P2P make_p2p(Device device) {
+  Pix2PixConfig c;
+  c.ngf = c.ndf = 8;
+  Generator init(11);
+  P2P p;
+  p.g = std::make_unique<UNetGenerator>(c, init, p.dropout);
+  p.d = std::make_unique<PatchDiscriminator>(c, init);
+  p.g->to(device);
+  p.d->to(device);
+  const optim::AdamOptions o{.lr = 2e-4, .beta1 = 0.5, .beta2 = 0.999};
+  p.opt_g = std::make_unique<optim::Adam>(p.g->parameters(), o);
+  p.opt_d = std::make_unique<optim::Adam>(p.d->parameters(), o);
+  return p;
+}
+
+// One pix2pix step (D, then G on cGAN + 100 L1) on both devices from the same weights, batch and
+// dropout stream (Philox: the same masks); tolerances as the GAN's above.
+TEST(ModelParityCuda, Pix2PixTrainingStep) {
+  LL_REQUIRE_GPU();
+  const int64_t n = 4;
+  P2P cpu = make_p2p(kCpu), gpu = make_p2p(kCuda);
+  const Snapshot g_before = snapshot(*cpu.g), d_before = snapshot(*cpu.d);
+  const Tensor y = add_scalar(scale(images(n, 1, 28, 21), 2.0f), -1.0f);
+  const Tensor x = add_scalar(scale(images(n, 1, 28, 22), 2.0f), -1.0f);
+  const Pix2PixStepResult rc = pix2pix_train_step(*cpu.g, *cpu.d, *cpu.opt_g, *cpu.opt_d, x, y, 100.0f, 1.0f);
+  const Pix2PixStepResult rg =
+      pix2pix_train_step(*gpu.g, *gpu.d, *gpu.opt_g, *gpu.opt_d, x.to(kCuda), y.to(kCuda), 100.0f, 1.0f);
+  EXPECT_LE(relative(rg.loss_d, rc.loss_d), 1e-4) << "loss_d: cuda " << rg.loss_d << ", cpu " << rc.loss_d;
+  EXPECT_LE(relative(rg.loss_gan, rc.loss_gan), 1e-4) << "loss_gan: cuda " << rg.loss_gan << ", cpu " << rc.loss_gan;
+  EXPECT_LE(relative(rg.l1, rc.l1), 1e-4) << "l1: cuda " << rg.l1 << ", cpu " << rc.l1;
+  EXPECT_LE(relative(rg.d_real, rc.d_real), 1e-4);
+  expect_optimizer_close(*gpu.opt_d, *cpu.opt_d, 1e-3, "D's Adam");
+  expect_optimizer_close(*gpu.opt_g, *cpu.opt_g, 1e-3, "G's Adam");
+  expect_moves_close(moves(snapshot(*gpu.d), d_before, *gpu.d), moves(snapshot(*cpu.d), d_before, *cpu.d), 2e-4, "D move");
+  expect_moves_close(moves(snapshot(*gpu.g), g_before, *gpu.g), moves(snapshot(*cpu.g), g_before, *cpu.g), 2e-4, "G move");
+  // Evaluation (dropout on, from the fixed evaluation stream) agrees too.
+  const Tensor tc = pix2pix_translate(*cpu.g, x, n, 1, kCpu), tg = pix2pix_translate(*gpu.g, x, n, 1, kCuda);
+  EXPECT_LE(relative_l2(as_double(tg), as_double(tc)), 1e-4);
+
+  P2P again = make_p2p(kCuda);
+  (void)pix2pix_train_step(*again.g, *again.d, *again.opt_g, *again.opt_d, x.to(kCuda), y.to(kCuda), 100.0f, 1.0f);
   expect_bitwise(*again.g, *gpu.g, "G of a repeated step");
   expect_bitwise(*again.d, *gpu.d, "D of a repeated step");
 }

@@ -1,4 +1,5 @@
-// test_norm_loss_cuda.cpp: the CUDA BatchNorm (kernels/cuda/batchnorm.cu) and losses
+// test_norm_loss_cuda.cpp: the CUDA BatchNorm (kernels/cuda/batchnorm.cu), InstanceNorm
+// (kernels/cuda/instancenorm.cu, same tolerances as BatchNorm's) and losses
 // (kernels/cuda/loss.cu) against their CPU references on the same random inputs.
 //
 // Every output buffer is poisoned (NaN bytes) before the CUDA call, so a value the kernel forgot to
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/instancenorm.h"
 #include "kernels/loss.h"
 #include "tests/common/compare.h"
 #include "tests/cuda/cuda_harness.h"
@@ -530,6 +532,90 @@ TEST(SoftmaxCeCudaLabels, OutOfRangeLabelGivesNaNRow) {
     EXPECT_TRUE(std::isnan(g[C + c]) && std::isnan(g[2 * C + c])) << "rows 1, 2 are not";
   }
 }
+
+// ---- InstanceNorm ---------------------------------------------------------------------------
+// Rows of 2 values, pix2pix-28's 16x16 and 2x2 planes, rows longer than a block (300, 1000: the
+// threads loop) and one channel.
+struct InCase {
+  InstanceNormShape s;
+  bool affine;
+};
+
+class InCuda : public ::testing::TestWithParam<InCase> {};
+
+TEST_P(InCuda, ForwardAndBackwardMatchCpu) {
+  LL_REQUIRE_GPU();
+  const InstanceNormShape& s = GetParam().s;
+  const bool affine = GetParam().affine;
+  const int64_t n = s.N * s.C * s.inner, rows = s.N * s.C;
+  const float eps = 1e-5f;
+  const std::vector<float> x = random_vector(n, 51, 1.0f, 5.0f);
+  const std::vector<float> gy = random_vector(n, 52, -0.5f, 1.5f);
+  const std::vector<float> gamma = random_vector(s.C, 53, 0.5f, 1.5f);
+  const std::vector<float> beta = random_vector(s.C, 54, -0.5f, 0.5f);
+  const float* gp = affine ? gamma.data() : nullptr;
+  const float* bp = affine ? beta.data() : nullptr;
+  std::vector<float> y(n), sm(rows), si(rows), gx(n), gg(s.C), gb(s.C);
+  cpu::instancenorm_forward(s, x.data(), gp, bp, eps, y.data(), sm.data(), si.data());
+  cpu::instancenorm_backward(s, x.data(), gy.data(), gp, sm.data(), si.data(), gx.data(), gg.data(), gb.data());
+
+  DeviceBuffer<float> dx(x), dgy(gy), dy(n), dsm(rows), dsi(rows), dgx(n), dgg(s.C), dgb(s.C);
+  Optional dgamma(gamma, affine), dbeta(beta, affine);
+  dy.poison();
+  dsm.poison();
+  dsi.poison();
+  cuda::instancenorm_forward(s, dx.get(), dgamma.get(), dbeta.get(), eps, dy.get(), dsm.get(), dsi.get(),
+                             testing::stream());
+  const std::vector<float> ay = dy.download();
+  EXPECT_TRUE(close(ay, y, {1e-5, 1e-5}, "y"));
+  EXPECT_TRUE(close(dsm.download(), sm, {1e-6, 1e-6}, "save_mean"));
+  EXPECT_TRUE(close(dsi.download(), si, {0, 1e-6}, "save_invstd"));
+  dy.poison();
+  cuda::instancenorm_forward(s, dx.get(), dgamma.get(), dbeta.get(), eps, dy.get(), nullptr, nullptr,
+                             testing::stream());
+  EXPECT_TRUE(bit_equal(dy.download(), ay)) << "y without save buffers";
+
+  // The backward from the CPU's saved statistics, so that only the backward is compared.
+  DeviceBuffer<float> csm(sm), csi(si);
+  auto run = [&](bool want_gx, bool want_params) {
+    dgx.poison();
+    dgg.poison();
+    dgb.poison();
+    cuda::instancenorm_backward(s, dx.get(), dgy.get(), dgamma.get(), csm.get(), csi.get(),
+                                want_gx ? dgx.get() : nullptr, want_params ? dgg.get() : nullptr,
+                                want_params ? dgb.get() : nullptr, testing::stream());
+  };
+  run(true, affine);
+  const std::vector<float> agx = dgx.download();
+  EXPECT_TRUE(close(agx, gx, {1e-5, 1e-5}, "gx"));
+  if (affine) {
+    EXPECT_TRUE(close(dgg.download(), gg, {1e-6, 1e-6}, "ggamma"));
+    EXPECT_TRUE(close(dgb.download(), gb, {1e-6, 1e-6}, "gbeta"));
+  }
+  run(true, affine);
+  EXPECT_TRUE(bit_equal(dgx.download(), agx)) << "two runs differ";
+  if (affine) {
+    const std::vector<float> agg = dgg.download();
+    run(false, true);  // only the parameter gradients
+    EXPECT_TRUE(bit_equal(dgg.download(), agg)) << "ggamma without gx";
+  }
+}
+
+std::vector<InCase> in_cases() {
+  std::vector<InCase> v;
+  for (const InstanceNormShape& s : {InstanceNormShape{2, 3, 2}, InstanceNormShape{4, 8, 256}, InstanceNormShape{3, 2, 4},
+                                     InstanceNormShape{2, 1, 300}, InstanceNormShape{1, 3, 1000}}) {
+    for (bool affine : {true, false}) v.push_back({s, affine});
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(InstanceNorm, InCuda, ::testing::ValuesIn(in_cases()),
+                         [](const ::testing::TestParamInfo<InCase>& info) {
+                           const InCase& c = info.param;
+                           return std::string("N") + std::to_string(c.s.N) + "_C" + std::to_string(c.s.C) + "_inner" +
+                                  std::to_string(c.s.inner) + (c.affine ? "_affine" : "_plain");
+                         });
 
 }  // namespace
 }  // namespace ll::kernels

@@ -219,6 +219,14 @@ inline std::vector<GradCase> all_op_cases() {
     return batch_norm(a[0], a[1], a[2], rm, rv, false);
   }, {}, bn_tol));
 
+  // ---- instance norm: per-sample statistics, so the batch-of-one case is the pix2pix one ----
+  c.push_back(op_case("instance_norm_2d_affine", [](Device d) { return V{leaf(d, {2, 3, 3, 4}, 1), leaf(d, {3}, 2), leaf(d, {3}, 3)}; },
+                      [](const V& a) { return instance_norm(a[0], a[1], a[2]); }, {}, bn_tol));
+  c.push_back(op_case("instance_norm_2d_batch1", [](Device d) { return V{leaf(d, {1, 2, 4, 4}, 1), leaf(d, {2}, 2), leaf(d, {2}, 3)}; },
+                      [](const V& a) { return instance_norm(a[0], a[1], a[2]); }, {}, bn_tol));
+  c.push_back(op_case("instance_norm_1d_NCL_no_affine", [](Device d) { return V{leaf(d, {3, 2, 5}, 1)}; },
+                      [](const V& a) { return instance_norm(a[0], Tensor(), Tensor()); }, {}, bn_tol));
+
   // ---- random ops: the noise is regenerated from the same stream on every evaluation ----
   c.push_back(op_case("dropout_p0.4", [](Device d) { return V{leaf(d, {5, 8}, 1)}; }, [](const V& a) {
     Generator gen(42);
@@ -272,6 +280,9 @@ inline std::vector<GradCase> all_op_cases() {
   }, {2, 3, 3, 3}));
   c.push_back(module_case<BatchNorm>("module_BatchNorm1d", [](Generator&) { return BatchNorm1d(4); }, {5, 4}, true, bn_tol));
   c.push_back(module_case<BatchNorm>("module_BatchNorm2d", [](Generator&) { return BatchNorm2d(3); }, {2, 3, 2, 3}, true, bn_tol));
+  c.push_back(module_case<InstanceNorm2d>("module_InstanceNorm2d_affine", [](Generator&) {
+    return std::make_shared<InstanceNorm2d>(3, 1e-5f, true);
+  }, {2, 3, 3, 3}, true, bn_tol));
   c.push_back(module_case<BatchNorm>("module_BatchNorm2d_eval", [](Generator&) { return BatchNorm2d(3); }, {2, 3, 2, 2}, false, bn_tol));
   c.push_back(module_case<Sequential>("module_Sequential_mlp", [](Generator& g) {
     return std::make_shared<Sequential>(std::initializer_list<std::shared_ptr<Layer>>{

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/batchnorm.h"
+#include "kernels/instancenorm.h"
 #include "kernels/loss.h"
 #include "tests/common/compare.h"
 
@@ -350,6 +351,97 @@ TEST(BatchNorm, EvalBackwardMatchesFloat64) {
     EXPECT_TRUE(all_close(ggamma, rgg, {1e-4, 1e-5}, "eval ggamma " + what));
     EXPECT_TRUE(all_close(gbeta, rgb, {1e-4, 1e-5}, "eval gbeta " + what));
   }
+}
+
+// ---- InstanceNorm: naive float64 reference ----------------------------------------------------
+// Row r = n * C + c of x (N, C, inner) normalized by its own mean and biased variance; the
+// backward written from the definition: dL/dx_j = gamma invstd (gy_j - mean(gy) - xhat_j mean(gy xhat)),
+// ggamma_c = sum over n, j of gy xhat, gbeta_c = sum over n, j of gy.
+
+struct InRef {
+  std::vector<double> y, gx, ggamma, gbeta;
+};
+
+InRef in_ref(const InstanceNormShape& s, const std::vector<double>& x, const std::vector<double>& gy,
+             const std::vector<double>& gamma, const std::vector<double>& beta, double eps) {
+  InRef r;
+  r.y.resize(x.size());
+  r.gx.resize(x.size());
+  r.ggamma.assign(s.C, 0.0);
+  r.gbeta.assign(s.C, 0.0);
+  for (int64_t n = 0; n < s.N; ++n) {
+    for (int64_t c = 0; c < s.C; ++c) {
+      const int64_t base = (n * s.C + c) * s.inner;
+      double mean = 0, var = 0;
+      for (int64_t i = 0; i < s.inner; ++i) mean += x[base + i];
+      mean /= s.inner;
+      for (int64_t i = 0; i < s.inner; ++i) var += (x[base + i] - mean) * (x[base + i] - mean);
+      var /= s.inner;
+      const double invstd = 1.0 / std::sqrt(var + eps);
+      const double g = gamma.empty() ? 1.0 : gamma[c], b = beta.empty() ? 0.0 : beta[c];
+      double sgy = 0, sgyx = 0;
+      for (int64_t i = 0; i < s.inner; ++i) {
+        const double xhat = (x[base + i] - mean) * invstd;
+        r.y[base + i] = xhat * g + b;
+        sgy += gy[base + i];
+        sgyx += gy[base + i] * xhat;
+      }
+      for (int64_t i = 0; i < s.inner; ++i) {
+        const double xhat = (x[base + i] - mean) * invstd;
+        r.gx[base + i] = g * invstd * (gy[base + i] - sgy / s.inner - xhat * sgyx / s.inner);
+      }
+      r.ggamma[c] += sgyx;
+      r.gbeta[c] += sgy;
+    }
+  }
+  return r;
+}
+
+TEST(InstanceNorm, ForwardAndBackwardMatchFloat64) {
+  const float eps = 1e-5f;
+  // Rows of 2 values, the pix2pix generator's 16x16 and 2x2 planes, one sample, and a size above
+  // kParallelGrain (rows in parallel).
+  const InstanceNormShape shapes[] = {{2, 3, 2}, {4, 8, 256}, {1, 5, 4}, {3, 1, 17}, {16, 32, 64}};
+  for (const InstanceNormShape& s : shapes) {
+    for (bool affine : {true, false}) {
+      const int64_t total = s.N * s.C * s.inner;
+      const std::vector<float> x = random_vector(total, 201, 1.0f, 5.0f);  // nonzero mean: two passes
+      const std::vector<float> gy = random_vector(total, 202, -0.5f, 1.5f);
+      const std::vector<float> gamma = affine ? random_vector(s.C, 203, 0.5f, 1.5f) : std::vector<float>{};
+      const std::vector<float> beta = affine ? random_vector(s.C, 204, -0.5f, 0.5f) : std::vector<float>{};
+      const InRef r = in_ref(s, to_double(x), to_double(gy), to_double(gamma), to_double(beta), eps);
+      std::vector<float> y(total), sm(s.N * s.C), si(s.N * s.C);
+      cpu::instancenorm_forward(s, x.data(), affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, eps,
+                                y.data(), sm.data(), si.data());
+      const std::string what = "N=" + std::to_string(s.N) + " C=" + std::to_string(s.C) +
+                               " inner=" + std::to_string(s.inner) + (affine ? " affine" : "");
+      EXPECT_TRUE(all_close(y, r.y, {1e-5, 1e-5}, "y " + what));
+      std::vector<float> gx(total), gg(s.C), gb(s.C);
+      cpu::instancenorm_backward(s, x.data(), gy.data(), affine ? gamma.data() : nullptr, sm.data(), si.data(),
+                                 gx.data(), gg.data(), gb.data());
+      EXPECT_TRUE(all_close(gx, r.gx, {1e-5, 1e-4}, "gx " + what));
+      EXPECT_TRUE(all_close(gg, r.ggamma, {1e-4, 1e-5}, "ggamma " + what));
+      EXPECT_TRUE(all_close(gb, r.gbeta, {1e-5, 1e-6}, "gbeta " + what));
+      // No save buffers (no_grad): the same y.
+      std::vector<float> y2(total);
+      cpu::instancenorm_forward(s, x.data(), affine ? gamma.data() : nullptr, affine ? beta.data() : nullptr, eps,
+                                y2.data(), nullptr, nullptr);
+      EXPECT_TRUE(all_close(y2, to_double(y), {0, 0}, "y without save buffers " + what));
+    }
+  }
+}
+
+// A per-sample statistic: changing sample 1 must not change sample 0's output (BatchNorm would).
+TEST(InstanceNorm, SamplesAreIndependent) {
+  const InstanceNormShape s{2, 2, 9};
+  std::vector<float> x = random_vector(36, 205, -1.0f, 1.0f);
+  std::vector<float> y1(36), y2(36);
+  cpu::instancenorm_forward(s, x.data(), nullptr, nullptr, 1e-5f, y1.data(), nullptr, nullptr);
+  for (int64_t j = 18; j < 36; ++j) x[j] = 10.0f * x[j] + 3.0f;
+  cpu::instancenorm_forward(s, x.data(), nullptr, nullptr, 1e-5f, y2.data(), nullptr, nullptr);
+  for (int64_t j = 0; j < 18; ++j) EXPECT_EQ(y1[j], y2[j]) << j;
+  // ... and sample 1's output is (almost) unchanged too: normalization removes the affine change.
+  for (int64_t j = 18; j < 36; ++j) EXPECT_NEAR(y1[j], y2[j], 1e-4) << j;
 }
 
 // ---- losses ---------------------------------------------------------------------------------
