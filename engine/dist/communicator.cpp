@@ -189,7 +189,7 @@ std::unique_ptr<Communicator> make_nccl(const std::string& flag) {
   return make_nccl_communicator();
 #else
   throw std::runtime_error("--dist " + flag + ": this build has no NCCL backend (it needs the CUDA backend built "
-                           "with nvcc, MPI, and NCCL beside the CUDA toolkit: nccl.h and libnccl.so)");
+                           "with nvcc and NCCL beside the CUDA toolkit: nccl.h and libnccl.so; MPI for several ranks)");
 #endif
 }
 

@@ -8,8 +8,8 @@
 //   mpi     host buffers over MPI (engine/dist/mpi_communicator.h). Built where CMake's FindMPI finds
 //           MPI (LATENTLAB_HAS_MPI); its all-reduce has the fixed order below, bit for bit.
 //   nccl    CUDA buffers over NCCL, bootstrapped over MPI (engine/dist/nccl_communicator.h). Built
-//           where the CUDA backend is built with nvcc, MPI is found and NCCL sits beside the CUDA
-//           toolkit (LATENTLAB_HAS_NCCL). Not yet run on a GPU.
+//           where the CUDA backend is built with nvcc and NCCL sits beside the CUDA toolkit
+//           (LATENTLAB_HAS_NCCL); one rank only where MPI is not found. Not yet run on a GPU.
 //
 // The reduction order (the determinism guarantee of the local and mpi backends)
 // ------------------------------------------------------------------------------

@@ -15,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#ifdef LATENTLAB_HAS_MPI
 #include "engine/dist/mpi_communicator.h"
+#endif
 #include "engine/dist/wait.h"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda_runtime.h"
@@ -27,6 +29,21 @@ namespace {
 __global__ void divide_kernel(float* x, int64_t n, float p) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) x[i] = x[i] / p;
+}
+
+// The communicator of the host-side calls and of the start-up: MPI where the build has it; else one
+// process (Local), which is one NCCL rank, refused under a launcher of several processes.
+std::unique_ptr<Communicator> host_communicator(double timeout_s) {
+#ifdef LATENTLAB_HAS_MPI
+  return make_mpi_communicator(MpiOptions{timeout_s});
+#else
+  (void)timeout_s;
+  if (launcher_world_size() > 1) {
+    throw std::runtime_error("--dist nccl: this build has no MPI, which starts NCCL across processes, so it runs one "
+                             "process only (apt-get install openmpi-bin libopenmpi-dev, then configure and build again)");
+  }
+  return std::make_unique<Local>();
+#endif
 }
 
 std::string nccl_message(ncclResult_t r, ncclComm_t comm) {
@@ -63,7 +80,7 @@ class NcclCommunicator final : public Communicator {
 };
 
 NcclCommunicator::NcclCommunicator(const NcclOptions& options)
-    : host_(make_mpi_communicator(MpiOptions{options.timeout_s})),
+    : host_(host_communicator(options.timeout_s)),
       timeout_s_(options.timeout_s < 0 ? timeout_seconds() : options.timeout_s) {
   // The ranks on this host, in rank order, take the GPUs in order.
   constexpr size_t kName = 256;

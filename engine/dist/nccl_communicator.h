@@ -1,7 +1,8 @@
 // nccl_communicator.h: the NCCL backend of engine/dist: all_reduce_sum/all_reduce_mean on CUDA
 // device memory, on the engine's compute stream (kernels/cuda_runtime.h); broadcast, all_gather,
-// barrier and check_same on host memory over MPI. Built where the CUDA backend is built with nvcc,
-// MPI is found and NCCL sits beside the CUDA toolkit (LATENTLAB_HAS_NCCL).
+// barrier and check_same on host memory over MPI. Built where the CUDA backend is built with nvcc
+// and NCCL sits beside the CUDA toolkit (LATENTLAB_HAS_NCCL). Without MPI in the build it runs
+// one rank (the host calls are then Local's): what a GPU machine without MPI can check.
 //
 // UNVERIFIED: this file compiles in CI, but it has not yet run on a GPU (our machines have none);
 // the first GPU run of the distributed tests must check it (docs/distributed.md).

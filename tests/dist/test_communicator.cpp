@@ -7,12 +7,15 @@
 
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/dist/communicator.h"
+#include "engine/tensor.h"
 #include "tests/dist/dist_values.h"
 
 namespace ll::dist {
@@ -191,12 +194,38 @@ TEST(DistBackends, Mpi) {
   SUCCEED() << "MPI built: its tests run under mpirun (ctest -R 'dist_mpi|DistFaults')";
 }
 
+// The NCCL backend as one rank in this process (no launcher; MPI's singleton where the build has
+// MPI, else Local): start-up on GPU 0, the all-reduces on device memory, the host-side calls. Several
+// ranks: dist_nccl_np1 and `mpirun -np 2 dist_collectives nccl` (tests/dist/mpi_collectives.cpp).
 TEST(DistBackends, Nccl) {
   if (!nccl_built()) {
-    GTEST_SKIP() << "this build has no NCCL backend (it needs the CUDA backend built with nvcc, MPI, and "
+    GTEST_SKIP() << "this build has no NCCL backend (it needs the CUDA backend built with nvcc, and "
                     "nccl.h and libnccl.so beside the CUDA toolkit)";
   }
-  SUCCEED() << "NCCL built: dist_nccl_np1 runs it on a GPU";
+  std::string why;
+  if (!cuda_available(&why)) GTEST_SKIP() << "NCCL is built but there is no usable GPU here: " << why;
+  if (launcher_world_size() > 0) GTEST_SKIP() << "started by an MPI launcher: the one-process check runs without one";
+  std::unique_ptr<Communicator> comm = make_communicator("nccl", Device::CUDA);
+  ASSERT_STREQ(comm->backend(), "nccl");
+  ASSERT_EQ(comm->size(), 1);
+  EXPECT_EQ(comm->rank(), 0);
+  EXPECT_EQ(comm->buffer_device(), Device::CUDA);
+  const std::vector<float> values = rank_values(0, 100'003, 9);
+  for (bool mean : {false, true}) {
+    Tensor t = Tensor::from_vector(values, {static_cast<int64_t>(values.size())}, Device::CUDA);
+    if (mean) {
+      comm->all_reduce_mean(t.data(), t.numel());
+    } else {
+      comm->all_reduce_sum(t.data(), t.numel());
+    }
+    EXPECT_EQ(t.to_vector(), values) << (mean ? "mean" : "sum") << " over one rank changes no float";
+  }
+  int64_t x = 42, all = 0;
+  comm->broadcast(&x, sizeof x, 0);
+  comm->all_gather(&x, &all, sizeof x);
+  EXPECT_EQ(all, 42);
+  comm->barrier();
+  comm->check_same("config", "{}");
 }
 
 }  // namespace
