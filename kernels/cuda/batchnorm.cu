@@ -301,18 +301,6 @@ struct FinishGrad {
   }
 };
 
-// Scratch device memory for the kernels on `stream`, freed when the entry point returns (after
-// the kernels using it are enqueued: the stream-ordered allocator reuses it behind them).
-struct Scratch {
-  void* p = nullptr;
-  Scratch(size_t bytes, Stream stream) : p(bytes > 0 ? malloc_device(bytes, stream) : nullptr) {}
-  ~Scratch() {
-    if (p != nullptr) free_device(p);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 // Passes 1 and 2 for one source; the layout and the parts per channel depend only on the shape.
 template <typename Src, typename Finish>
 void reduce_channels(const BatchNormShape& s, const Src& src, const Finish& finish, Stream stream) {
@@ -324,7 +312,7 @@ void reduce_channels(const BatchNormShape& s, const Src& src, const Finish& fini
     K = K < 1 ? 1 : (K > kMaxPlaneChunks ? kMaxPlaneChunks : K);
     const int64_t chunk = (M + K - 1) / K;
     parts = K;
-    Scratch acc(sizeof(Acc) * static_cast<size_t>(s.C * parts), stream);
+    DeviceScratch acc(sizeof(Acc) * static_cast<size_t>(s.C * parts), stream);
     Acc* accs = static_cast<Acc*>(acc.p);
     reduce_planes<<<dim3(static_cast<unsigned>(s.C), static_cast<unsigned>(K)), kThreads, 0,
                     stream>>>(src, s.N, s.C, s.inner, chunk, accs);
@@ -346,7 +334,7 @@ void reduce_channels(const BatchNormShape& s, const Src& src, const Finish& fini
   }
   if (K < 1) K = 1;
   parts = s.inner * K;
-  Scratch acc(sizeof(Acc) * static_cast<size_t>(Q * K), stream);
+  DeviceScratch acc(sizeof(Acc) * static_cast<size_t>(Q * K), stream);
   Acc* accs = static_cast<Acc*>(acc.p);
   // Q == 0 (inner == 0: an empty batch or plane) still launches one block column, so that pass 2
   // writes the empty sums (0), as the CPU does, instead of failing on a zero-sized grid.
@@ -503,7 +491,7 @@ void batchnorm_forward_train(const BatchNormShape& s, const float* x, const floa
                              Stream stream) {
   if (s.C <= 0) return;
   // Phase 3 needs the float statistics: in the caller's save buffers, or in scratch (no_grad).
-  Scratch local(save_mean == nullptr || save_invstd == nullptr
+  DeviceScratch local(save_mean == nullptr || save_invstd == nullptr
                     ? 2 * sizeof(float) * static_cast<size_t>(s.C)
                     : 0,
                 stream);
@@ -531,7 +519,7 @@ void batchnorm_backward_train(const BatchNormShape& s, const float* x, const flo
   if (s.C <= 0 || (gx == nullptr && ggamma == nullptr && gbeta == nullptr)) return;
   const int64_t M = s.N * s.inner;
   // mean(gy) and mean(gy xhat) per channel, for gx.
-  Scratch means(gx != nullptr ? 2 * sizeof(float) * static_cast<size_t>(s.C) : 0, stream);
+  DeviceScratch means(gx != nullptr ? 2 * sizeof(float) * static_cast<size_t>(s.C) : 0, stream);
   float* mean_gy = static_cast<float*>(means.p);
   float* mean_gy_xhat = mean_gy != nullptr ? mean_gy + s.C : nullptr;
   reduce_channels(s, GradSource{x, gy, save_mean, save_invstd, nullptr, 0.0f},

@@ -31,6 +31,19 @@ inline unsigned grid_for(int64_t n, int per_block = kBlock) {
 //   for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n;
 //        i += int64_t{blockDim.x} * gridDim.x)
 
+// Scratch device memory for the kernels an entry point enqueues on `stream`, freed when the entry
+// point returns (after those kernels are enqueued: the stream-ordered caching allocator reuses it
+// behind them). 0 bytes: no allocation, p == nullptr.
+struct DeviceScratch {
+  void* p = nullptr;
+  DeviceScratch(size_t bytes, Stream stream) : p(bytes > 0 ? malloc_device(bytes, stream) : nullptr) {}
+  ~DeviceScratch() {
+    if (p != nullptr) free_device(p);
+  }
+  DeviceScratch(const DeviceScratch&) = delete;
+  DeviceScratch& operator=(const DeviceScratch&) = delete;
+};
+
 // True when `p` is aligned for 16-byte (float4) loads.
 inline bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 

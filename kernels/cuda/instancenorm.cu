@@ -118,18 +118,6 @@ __global__ void __launch_bounds__(kBlock)
   }
 }
 
-// Scratch device memory on `stream`, freed when the entry point returns (after the kernels using
-// it are enqueued: the stream-ordered caching allocator reuses it behind them), as batchnorm.cu.
-struct Scratch {
-  void* p = nullptr;
-  Scratch(size_t bytes, Stream stream) : p(bytes > 0 ? malloc_device(bytes, stream) : nullptr) {}
-  ~Scratch() {
-    if (p != nullptr) free_device(p);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-};
-
 }  // namespace
 
 void instancenorm_forward(const InstanceNormShape& s, const float* x, const float* gamma, const float* beta,
@@ -146,7 +134,7 @@ void instancenorm_backward(const InstanceNormShape& s, const float* x, const flo
                            float* gbeta, Stream stream) {
   const int64_t rows = s.N * s.C;
   if (rows == 0) return;
-  Scratch sums(2 * sizeof(double) * static_cast<size_t>(rows), stream);
+  DeviceScratch sums(2 * sizeof(double) * static_cast<size_t>(rows), stream);
   double* sum_gy = static_cast<double*>(sums.p);
   double* sum_gy_xhat = sum_gy + rows;
   instancenorm_backward_rows_kernel<<<grid_for(rows, 1), kBlock, 0, stream>>>(s, x, gy, gamma, save_mean,
