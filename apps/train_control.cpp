@@ -56,6 +56,16 @@ ResumePoint resume_point(const Metadata& meta, const std::string& path, uint64_t
   return p;
 }
 
+void load_gan_optimizers(const std::string& dir, int64_t epoch, optim::Adam& opt_g, optim::Adam& opt_d) {
+  Metadata mg, md;
+  opt_g.load_state_dict(load_tensors((std::filesystem::path(dir) / "optimizer_g.safetensors").string(), &mg));
+  opt_d.load_state_dict(load_tensors((std::filesystem::path(dir) / "optimizer_d.safetensors").string(), &md));
+  if (mg["epoch"] != std::to_string(epoch) || md["epoch"] != std::to_string(epoch)) {
+    throw std::runtime_error("--resume: the optimizer files in " + dir +
+                             " are not from the generator's epoch (the run was stopped while saving)");
+  }
+}
+
 namespace {
 
 // The pid written in a lock file, or "" when it holds none (yet).

@@ -27,6 +27,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/optim/optimizer.h"
+
 namespace ll::app {
 
 // The directory a training writes, locked for as long as this object lives. An existing DIR is
@@ -60,6 +62,11 @@ struct ResumePoint {
   uint64_t noise_offset = 0;
 };
 ResumePoint resume_point(const std::map<std::string, std::string>& meta, const std::string& path, uint64_t seed);
+
+// --resume of a run with a generator and a discriminator (the GANs, pix2pix): their Adam states
+// from dir/optimizer_g.safetensors and dir/optimizer_d.safetensors, which must both be from `epoch`
+// (the generator's); std::runtime_error otherwise (the run was stopped while saving).
+void load_gan_optimizers(const std::string& dir, int64_t epoch, optim::Adam& opt_g, optim::Adam& opt_d);
 
 // The lock file of a run directory.
 std::string lock_path(const std::string& dir);

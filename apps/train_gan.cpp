@@ -413,15 +413,7 @@ void run_train_gan(const GanTrainOptions& options) {
   d.to(device);
   optim::Adam opt_g(g.parameters(), {.lr = o.lr, .beta1 = o.beta1, .beta2 = 0.999});
   optim::Adam opt_d(d.parameters(), {.lr = o.lr, .beta1 = o.beta1, .beta2 = 0.999});
-  if (o.resume) {
-    Metadata mg, md;
-    opt_g.load_state_dict(load_tensors(path_in(o.out, "optimizer_g.safetensors"), &mg));
-    opt_d.load_state_dict(load_tensors(path_in(o.out, "optimizer_d.safetensors"), &md));
-    if (mg["epoch"] != std::to_string(start_epoch) || md["epoch"] != std::to_string(start_epoch)) {
-      throw std::runtime_error("--resume: the optimizer files in " + o.out +
-                               " are not from the generator's epoch (the run was stopped while saving)");
-    }
-  }
+  if (o.resume) load_gan_optimizers(o.out, start_epoch, opt_g, opt_d);
   // Rank 0's weights and BatchNorm statistics everywhere.
   dist::broadcast_modules(*comm, {&g, &d});
   // One process has the whole batch: its BatchNorm is already the batch's (and needs no exchange).

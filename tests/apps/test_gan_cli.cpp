@@ -74,6 +74,14 @@ TEST(GanCli, TrainsWritesAndResumesExactly) {
     r = run(gan_args(m, t / "data", t / (m + "_split"), 3));
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.err.find("--resume"), std::string::npos) << r.err;
+    // An optimizer file of another epoch than the generator's (a save cut short) is refused.
+    save_tensors(t / (m + "_split/optimizer_d.safetensors"), load_tensors(t / (m + "_split/optimizer_d.safetensors")),
+                 {{"epoch", "1"}});
+    resume = gan_args(m, t / "data", t / (m + "_split"), 3);
+    resume.push_back("--resume");
+    r = run(resume);
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.err.find("are not from the generator's epoch"), std::string::npos) << r.err;
   }
 }
 
