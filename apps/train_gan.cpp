@@ -269,7 +269,8 @@ class GanSteps : public EpochSteps {
     }
     const std::vector<float> d_totals = d_grads_.finish(comm_);
     opt_d_.step();
-    // (2) G through the updated D.
+    // (2) G through the updated D, whose parameters are frozen for it (as in models::gan_train_step).
+    const FrozenParameters frozen_d(d_.parameters());
     for (Part& p : parts) {
       if (p.n == 0) {
         g_grads_.add_empty_part();

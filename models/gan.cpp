@@ -365,11 +365,17 @@ PendingGanStep gan_train_step_async(GanGenerator& g, GanDiscriminator& d, optim:
   loss_fake.backward();
   opt_d.step();
 
-  // (2) G: maximize log D(G(z)) through the updated D.
+  // (2) G: maximize log D(G(z)) through the updated D. D's parameters are frozen for this pass: the
+  // gradient still flows through D to G, but D's own gradients, which the next step's zero_grad()
+  // would discard, are not computed (pytorch/examples computes and discards them).
   opt_g.zero_grad();
-  const Tensor out = d.forward(fake, labels);
-  const Tensor loss_g = bce_with_logits(out, ones);
-  loss_g.backward();
+  Tensor out, loss_g;
+  {
+    const FrozenParameters frozen_d(d.parameters());
+    out = d.forward(fake, labels);
+    loss_g = bce_with_logits(out, ones);
+    loss_g.backward();
+  }
   opt_g.step();
 
   // The figures are copied to the host behind the step and read by get(): no wait inside the step.

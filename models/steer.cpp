@@ -147,25 +147,17 @@ std::pair<Tensor, Tensor> edit_targets(GanGenerator& g, SteerEdit e, const Tenso
 // eval mode for BatchNorm's running statistics, the training mode restored too.
 class FrozenGenerator {
  public:
-  explicit FrozenGenerator(GanGenerator& g) : g_(g), training_(g.is_training()) {
-    for (Tensor p : g_.parameters()) {
-      was_.push_back(p.requires_grad());
-      p.set_requires_grad(false);
-    }
+  explicit FrozenGenerator(GanGenerator& g) : g_(g), training_(g.is_training()), frozen_(g.parameters()) {
     g_.eval();
   }
-  ~FrozenGenerator() {
-    size_t i = 0;
-    for (Tensor p : g_.parameters()) p.set_requires_grad(was_[i++]);
-    g_.train(training_);
-  }
+  ~FrozenGenerator() { g_.train(training_); }
   FrozenGenerator(const FrozenGenerator&) = delete;
   FrozenGenerator& operator=(const FrozenGenerator&) = delete;
 
  private:
   GanGenerator& g_;
   bool training_;
-  std::vector<bool> was_;
+  FrozenParameters frozen_;
 };
 
 }  // namespace

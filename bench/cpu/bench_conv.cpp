@@ -69,6 +69,8 @@ const Conv2dShape kVae1 = conv(64, 1, 28, 32, 4, 2, 1);      // 28x28 VAE encode
 const Conv2dShape kVae2 = conv(64, 32, 14, 64, 4, 2, 1);     // 32 -> 64, 14 -> 7
 const Conv2dShape kDcgan = conv(16, 64, 32, 128, 4, 2, 1);   // DCGAN-64 discriminator: 32 -> 16
 const Conv2dShape kSame3x3 = conv(16, 64, 32, 64, 3, 1, 1);  // a 3x3 same-size layer, for scale
+const Conv2dShape kD28a = conv(128, 1, 28, 64, 4, 2, 1);     // DCGAN-28 discriminator: 28 -> 14
+const Conv2dShape kD28b = conv(128, 64, 14, 128, 4, 2, 1);   // 64 -> 128, 14 -> 7
 
 void BM_Conv2dForward(benchmark::State& state, Conv2dShape s) {
   const auto x = random_floats(s.N * s.C * s.H * s.W, 1),
@@ -110,11 +112,17 @@ BENCHMARK_CAPTURE(BM_Conv2dForward, vae_n64_1to32_28x28_k4s2p1, kVae1)->UseRealT
 BENCHMARK_CAPTURE(BM_Conv2dForward, vae_n64_32to64_14x14_k4s2p1, kVae2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dForward, n16_64to64_32x32_k3s1p1, kSame3x3)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, vae_n64_32to64_14x14_k4s2p1, kVae2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, vae_n64_1to32_28x28_k4s2p1, kVae1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, vae_n64_32to64_14x14_k4s2p1, kVae2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
 
 // ---- conv_transpose2d ---------------------------------------------------------------------------
 
@@ -134,6 +142,9 @@ const ConvTranspose2dShape kDcganG =
     convt(16, 128, 16, 64, 4, 2, 1);                                // DCGAN-64 generator: 16 -> 32
 const ConvTranspose2dShape kVaeD1 = convt(64, 64, 7, 32, 4, 2, 1);  // VAE decoder: 7 -> 14
 const ConvTranspose2dShape kVaeD2 = convt(64, 32, 14, 1, 4, 2, 1);  // VAE decoder: 14 -> 28
+const ConvTranspose2dShape kG28a = convt(128, 100, 1, 128, 7, 1, 0);  // DCGAN-28 generator: 1 -> 7
+const ConvTranspose2dShape kG28b = convt(128, 128, 7, 64, 4, 2, 1);   // 7 -> 14
+const ConvTranspose2dShape kG28c = convt(128, 64, 14, 1, 4, 2, 1);    // 14 -> 28
 
 void BM_ConvTranspose2dForward(benchmark::State& state, ConvTranspose2dShape s) {
   const auto x = random_floats(s.N * s.C * s.H * s.W, 1),
@@ -175,11 +186,18 @@ BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, dcgan_n16_128to64_16x16_k4s2p1, kDc
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, vae_n64_64to32_7x7_k4s2p1, kVaeD1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, vae_n64_32to1_14x14_k4s2p1, kVaeD2)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, dcgan28_n128_100to128_1x1_k7, kG28a)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, dcgan28_n128_128to64_7x7_k4s2p1, kG28b)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dForward, dcgan28_n128_64to1_14x14_k4s2p1, kG28c)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardData, dcgan_n16_128to64_16x16_k4s2p1, kDcganG)
     ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardData, dcgan28_n128_128to64_7x7_k4s2p1, kG28b)->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardWeight, dcgan_n16_128to64_16x16_k4s2p1, kDcganG)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardWeight, vae_n64_32to1_14x14_k4s2p1, kVaeD2)
     ->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardWeight, dcgan28_n128_100to128_1x1_k7, kG28a)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardWeight, dcgan28_n128_128to64_7x7_k4s2p1, kG28b)->UseRealTime();
+BENCHMARK_CAPTURE(BM_ConvTranspose2dBackwardWeight, dcgan28_n128_64to1_14x14_k4s2p1, kG28c)->UseRealTime();
 
 }  // namespace

@@ -77,4 +77,28 @@ class Layer : public Module {
   Tensor operator()(const Tensor& x) { return forward(x); }
 };
 
+// Turns off requires_grad of a set of parameters for its scope and restores each one's flag after
+// (PyTorch's `p.requires_grad_(False)` idiom). A pass through frozen layers still carries gradients
+// to their inputs, but computes no gradient for their weights and keeps no input alive for one: a
+// GAN's generator step uses it for the discriminator, whose gradients from that pass would be
+// discarded by the next zero_grad() anyway.
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(std::vector<Tensor> params) : params_(std::move(params)) {
+    for (Tensor& p : params_) {
+      was_.push_back(p.requires_grad());
+      p.set_requires_grad(false);
+    }
+  }
+  ~FrozenParameters() {
+    for (size_t i = 0; i < params_.size(); ++i) params_[i].set_requires_grad(was_[i]);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<Tensor> params_;
+  std::vector<bool> was_;
+};
+
 }  // namespace ll

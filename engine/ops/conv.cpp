@@ -25,9 +25,10 @@ void check_conv_args(const char* op, const Tensor& x, const Tensor& w, const Ten
   }
   check_same_device(op, {&x, &w, &b});
 }
-// dL/dbias of a convolution: the output gradient summed over batch and positions, or undefined.
-Tensor bias_grad(const Tensor& g, bool has_bias) {
-  if (!has_bias) return Tensor();
+// dL/dbias of a convolution: the output gradient summed over batch and positions, or undefined
+// where no bias gradient is needed.
+Tensor bias_grad(const Tensor& g, bool needed) {
+  if (!needed) return Tensor();
   const int64_t N = g.size(0), K = g.size(1);
   Tensor gb = Tensor::empty({K}, g.device());
   LL_KERNEL(g.device(), bias_backward, g.data(), gb.data(), N, K, g.numel() / (N * K > 0 ? N * K : 1));
@@ -54,18 +55,23 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair st
   Tensor y = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
   LL_KERNEL(y.device(), conv2d_forward, s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr, y.data());
 
-  const bool has_bias = bias.defined();
-  const bool need_x = x.requires_grad();  // false for the data fed to the first layer
+  // Each gradient is computed only where it is needed: not the input's for the data fed to the
+  // first layer, not the weight's and bias's for a frozen layer (nn::FrozenParameters), which then
+  // does not keep its input alive either.
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
+  const bool need_b = bias.defined() && bias.requires_grad();
   return record(y, "conv2d", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), s, has_bias, need_x](const Tensor& g) {
-    Tensor gx;
+                [x = need_w ? x.detach() : Tensor(), w = weight.detach(), s, need_b, need_x, need_w](const Tensor& g) {
+    Tensor gx, gw;
     if (need_x) {
-      gx = Tensor::empty(x.shape(), g.device());
+      gx = Tensor::empty({s.N, s.C, s.H, s.W}, g.device());
       LL_KERNEL(g.device(), conv2d_backward_data, s, g.data(), w.data(), gx.data());
     }
-    Tensor gw = Tensor::empty(w.shape(), g.device());
-    LL_KERNEL(g.device(), conv2d_backward_weight, s, x.data(), g.data(), gw.data());
-    return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
+    if (need_w) {
+      gw = Tensor::empty(w.shape(), g.device());
+      LL_KERNEL(g.device(), conv2d_backward_weight, s, x.data(), g.data(), gw.data());
+    }
+    return std::vector<Tensor>{gx, gw, bias_grad(g, need_b)};
   });
 }
 
@@ -95,18 +101,21 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   LL_KERNEL(y.device(), conv_transpose2d_forward, s, x.data(), weight.data(), bias.defined() ? bias.data() : nullptr,
             y.data());
 
-  const bool has_bias = bias.defined();
-  const bool need_x = x.requires_grad();
+  // As conv2d: only the gradients that are needed.
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
+  const bool need_b = bias.defined() && bias.requires_grad();
   return record(y, "conv_transpose2d", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), s, has_bias, need_x](const Tensor& g) {
-                  Tensor gx;
+                [x = need_w ? x.detach() : Tensor(), w = weight.detach(), s, need_b, need_x, need_w](const Tensor& g) {
+                  Tensor gx, gw;
                   if (need_x) {
-                    gx = Tensor::empty(x.shape(), g.device());
+                    gx = Tensor::empty({s.N, s.C, s.H, s.W}, g.device());
                     LL_KERNEL(g.device(), conv_transpose2d_backward_data, s, g.data(), w.data(), gx.data());
                   }
-                  Tensor gw = Tensor::empty(w.shape(), g.device());
-                  LL_KERNEL(g.device(), conv_transpose2d_backward_weight, s, x.data(), g.data(), gw.data());
-                  return std::vector<Tensor>{gx, gw, bias_grad(g, has_bias)};
+                  if (need_w) {
+                    gw = Tensor::empty(w.shape(), g.device());
+                    LL_KERNEL(g.device(), conv_transpose2d_backward_weight, s, x.data(), g.data(), gw.data());
+                  }
+                  return std::vector<Tensor>{gx, gw, bias_grad(g, need_b)};
                 });
 }
 

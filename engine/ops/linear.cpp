@@ -43,21 +43,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   LL_KERNEL(y.device(), gemm, false, true, N, out, in, 1.0f, x.data(), weight.data(), 0.0f, y.data());
   if (bias.defined()) LL_KERNEL(y.device(), bias_add, y.data(), bias.data(), N, out, 1);
 
-  const bool has_bias = bias.defined();
-  // The input's gradient is skipped when nothing needs it (the data fed to the first layer).
-  const bool need_x = x.requires_grad();
+  // Each gradient only where it is needed: not the input's for the data fed to the first layer,
+  // not the weight's and bias's for a frozen layer (nn::FrozenParameters), which then does not keep
+  // its input alive either.
+  const bool need_x = x.requires_grad(), need_w = weight.requires_grad();
+  const bool need_b = bias.defined() && bias.requires_grad();
   return record(y, "linear", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), has_bias, need_x, N, in, out](const Tensor& g) {
-                  Tensor gx;
+                [x = need_w ? x.detach() : Tensor(), w = weight.detach(), need_b, need_x, need_w, N, in, out](const Tensor& g) {
+                  Tensor gx, gw;
                   if (need_x) {  // gx (N, in) = g (N, out) @ weight (out, in)
                     gx = Tensor::empty({N, in}, g.device());
                     LL_KERNEL(g.device(), gemm, false, false, N, in, out, 1.0f, g.data(), w.data(), 0.0f, gx.data());
                   }
-                  // gw (out, in) = g^T (out, N) @ x (N, in)
-                  Tensor gw = Tensor::empty({out, in}, g.device());
-                  LL_KERNEL(g.device(), gemm, true, false, out, in, N, 1.0f, g.data(), x.data(), 0.0f, gw.data());
+                  if (need_w) {  // gw (out, in) = g^T (out, N) @ x (N, in)
+                    gw = Tensor::empty({out, in}, g.device());
+                    LL_KERNEL(g.device(), gemm, true, false, out, in, N, 1.0f, g.data(), x.data(), 0.0f, gw.data());
+                  }
                   Tensor gb;
-                  if (has_bias) {
+                  if (need_b) {
                     gb = Tensor::empty({out}, g.device());
                     LL_KERNEL(g.device(), bias_backward, g.data(), gb.data(), N, out, 1);
                   }

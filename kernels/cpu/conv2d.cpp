@@ -10,7 +10,8 @@
 // GEMM by tiles of its output (see gemm.cpp): every output element is written by one thread, and
 // the only reduction (over the batch, in backward weight) happens inside the GEMMs and across
 // groups in a fixed order, so no result depends on the thread count. The group size depends only
-// on the shape.
+// on the shape. im2col and col2im go through each channel's polyphase view (im2col.h), so their
+// inner loops are contiguous runs; a kernel that covers the whole input skips them (whole_input).
 #include "kernels/conv2d.h"
 
 #include <algorithm>
@@ -26,9 +27,38 @@ namespace ll::kernels::cpu {
 namespace {
 using detail::ConvGeom;
 
+// b (cols, rows) = a (rows, cols)^T, in 32 x 32 tiles so that both sides are read and written a
+// cache line at a time.
+void transpose(const float* a, int64_t rows, int64_t cols, float* b) {
+  constexpr int64_t T = 32;
+#pragma omp parallel for collapse(2) schedule(static) if (rows * cols >= kParallelGrain)
+  for (int64_t i0 = 0; i0 < rows; i0 += T) {
+    for (int64_t j0 = 0; j0 < cols; j0 += T) {
+      const int64_t i1 = std::min(rows, i0 + T), j1 = std::min(cols, j0 + T);
+      for (int64_t j = j0; j < j1; ++j) {
+        for (int64_t i = i0; i < i1; ++i) b[j * rows + i] = a[i * cols + j];
+      }
+    }
+  }
+}
+
+// The kernel covers the whole unpadded input (R = H, S = W, no padding: P = Q = 1), as in a DCGAN
+// discriminator's last layer or, through conv_transpose2d, a generator's first. Then the column of
+// image n is x[n] itself, flattened to C*H*W, and the column matrix of a group is the group's
+// images transposed: im2col's gather would touch one cache line per entry, a blocked transpose
+// writes whole lines. The backward passes need no column matrix at all, only x as an (N, C*H*W)
+// matrix: gx = gy w and gw = gy^T x are one GEMM each.
+bool whole_input(const ConvGeom& g) {
+  return g.R == g.H && g.S == g.W && g.pad_h == 0 && g.pad_w == 0;
+}
+
 // col (C*R*S, G*P*Q) <- images [n0, n0 + G) of x (N, C, H, W)
 void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, float* col) {
   const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
+  if (whole_input(g)) {  // one column per image, the image itself: col = x[n0, n0 + G)^T
+    transpose(x + n0 * image, G, image, col);
+    return;
+  }
 #pragma omp parallel for collapse(2) schedule(static) if (g.rows() * ld >= kParallelGrain)
   for (int64_t j = 0; j < G; ++j) {
     for (int64_t c = 0; c < g.C; ++c) {
@@ -111,6 +141,10 @@ void conv2d_backward_data(const Conv2dShape& s, const float* gy, const float* w,
   const ConvGeom g(s);
   const int64_t K = s.K, CRS = g.rows(), PQ = g.pixels();
   if (s.N == 0 || s.C == 0) return;
+  if (whole_input(g)) {  // gx (N, C*H*W) = gy (N, K) w
+    gemm(false, false, s.N, CRS, K, 1.0f, gy, w, 0.0f, gx);
+    return;
+  }
   const int64_t group = detail::images_per_group(s.N, (CRS + K) * PQ);
   float* ws = detail::workspace(group * (CRS + K) * PQ);
   for (int64_t n0 = 0; n0 < s.N; n0 += group) {
@@ -134,6 +168,10 @@ void conv2d_backward_weight(const Conv2dShape& s, const float* x, const float* g
   if (K == 0 || CRS == 0) return;
   if (s.N == 0) {
     std::fill(gw, gw + K * CRS, 0.0f);
+    return;
+  }
+  if (whole_input(g)) {  // gw (K, C*H*W) = gy^T (K, N) x (N, C*H*W)
+    gemm(true, false, K, CRS, s.N, 1.0f, gy, x, 0.0f, gw);
     return;
   }
   const int64_t group = detail::images_per_group(s.N, (CRS + K) * PQ);

@@ -14,6 +14,10 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/conv2d.h"
 
 namespace ll::kernels::cpu::detail {
@@ -38,61 +42,152 @@ inline void valid_range(int64_t offset, int64_t stride, int64_t width, int64_t c
   q_end = std::clamp<int64_t>(ceil_div(width - offset, stride), q_begin, count);
 }
 
+// ---- short rows ----------------------------------------------------------------------------------
+// d[0, n) = s[0, n) and d[0, n) += s[0, n). The rows of a small layer's column matrix are short
+// (7 floats for a 7x7 output), so a vector loop with a scalar tail would spend most of its time in
+// the tail; with AVX-512 the tail is one masked load and store (masked-off lanes are never read or
+// written, so nothing past the row is touched).
+inline void copy_floats(const float* s, int64_t n, float* d) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+  }
+#else
+  for (; i < n; ++i) d[i] = s[i];
+#endif
+}
+
+inline void add_floats(const float* s, int64_t n, float* d) {
+  int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(d + i, _mm512_add_ps(_mm512_loadu_ps(d + i), _mm512_loadu_ps(s + i)));
+  }
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + i), _mm512_maskz_loadu_ps(m, s + i));
+    _mm512_mask_storeu_ps(d + i, m, sum);
+  }
+#else
+  for (; i < n; ++i) d[i] += s[i];
+#endif
+}
+
+// ---- the polyphase view of one input channel ----------------------------------------------------
+// With stride (sh, sw) a kernel tap (r, s) = (a sh + u, b sw + v), u < sh, v < sw, reads the padded
+// input at (p sh + r, q sw + s) = ((p + a) sh + u, (q + b) sw + v). Cut the zero-padded channel into
+// its sh * sw phases ("space-to-depth"),
+//   phase[u, v][i, j] = xpad[i sh + u, j sw + v]      (0 outside the image),
+// and every row of taps becomes a contiguous run: col[(r, s), p Q + q] = phase[u, v][p + a, q + b]
+// for q = 0 .. Q-1. So im2col is one strided pass over the (small) input channel followed by plain
+// copies of Q floats, with no bounds tests; col2im adds those runs back into the phases and then
+// interleaves the phases into the image. A stride-1 convolution has one phase: the padded channel.
+// (The same decomposition underlies the "polyphase" view of strided filters in signal processing;
+// for convolutions see e.g. Dumoulin & Visin 2016, section 4, on strides.)
+struct PhaseGeom {
+  int64_t sh, sw;  // phases per direction (the strides)
+  int64_t Hp, Wp;  // one phase's size: rows p + a for p < P, a <= (R - 1) / sh (and columns alike)
+  explicit PhaseGeom(const ConvGeom& g)
+      : sh(g.stride_h), sw(g.stride_w), Hp(g.P + (g.R - 1) / g.stride_h),
+        Wp(g.Q + (g.S - 1) / g.stride_w) {}
+  int64_t plane() const { return Hp * Wp; }
+  int64_t floats() const { return sh * sw * plane(); }  // all phases of one channel
+};
+
+// phases (sh * sw planes of Hp x Wp) <- channel xc (H, W), zero where the padded position is
+// outside the image
+inline void channel_to_phases(const ConvGeom& g, const PhaseGeom& f, const float* xc, float* phases) {
+  for (int64_t u = 0; u < f.sh; ++u) {
+    for (int64_t v = 0; v < f.sw; ++v) {
+      float* plane = phases + (u * f.sw + v) * f.plane();
+      const int64_t w_off = v - g.pad_w;  // column j reads input column j sw + w_off
+      int64_t j0, j1;
+      valid_range(w_off, f.sw, g.W, f.Wp, j0, j1);
+      for (int64_t i = 0; i < f.Hp; ++i) {
+        float* d = plane + i * f.Wp;
+        const int64_t h = i * f.sh + u - g.pad_h;
+        if (h < 0 || h >= g.H) {
+          std::fill(d, d + f.Wp, 0.0f);
+          continue;
+        }
+        const float* row = xc + h * g.W;
+        std::fill(d, d + j0, 0.0f);
+        for (int64_t j = j0; j < j1; ++j) d[j] = row[j * f.sw + w_off];
+        std::fill(d + j1, d + f.Wp, 0.0f);
+      }
+    }
+  }
+}
+
+// The adjoint of channel_to_phases: gxc (H, W) <- the phases' entries that lie inside the image
+// (overwrites gxc; the padding's entries are dropped).
+// Pixels that no tap reaches (the last rows or columns when the stride does not divide the padded
+// size) lie beyond the phases and get 0.
+inline void phases_to_channel(const ConvGeom& g, const PhaseGeom& f, const float* phases, float* gxc) {
+  const bool all_columns = (g.W - 1 + g.pad_w) / f.sw < f.Wp;
+  for (int64_t h = 0; h < g.H; ++h) {
+    const int64_t hp = h + g.pad_h, u = hp % f.sh, i = hp / f.sh;
+    float* row = gxc + h * g.W;
+    if (i >= f.Hp || !all_columns) std::fill(row, row + g.W, 0.0f);
+    if (i >= f.Hp) continue;
+    for (int64_t v = 0; v < f.sw; ++v) {
+      const float* src = phases + (u * f.sw + v) * f.plane() + i * f.Wp;
+      const int64_t w_off = v - g.pad_w;
+      int64_t j0, j1;
+      valid_range(w_off, f.sw, g.W, f.Wp, j0, j1);
+      for (int64_t j = j0; j < j1; ++j) row[j * f.sw + w_off] = src[j];
+    }
+  }
+}
+
+// The calling thread's scratch for one channel's phases (grow-only).
+inline float* phase_scratch(int64_t floats) {
+  thread_local std::vector<float> buffer;
+  if (static_cast<int64_t>(buffer.size()) < floats) buffer.resize(static_cast<size_t>(floats));
+  return buffer.data();
+}
+
 // Writes the column block of one image x (C, H, W) into col (rows() rows of stride ld), for the
 // channels [c_begin, c_end) only, so that callers can split the work by (image, channel).
 inline void im2col_channels(const ConvGeom& g, const float* x, int64_t c_begin, int64_t c_end,
                             float* col, int64_t ld) {
+  const PhaseGeom f(g);
+  float* phases = phase_scratch(f.floats());
   for (int64_t c = c_begin; c < c_end; ++c) {
+    channel_to_phases(g, f, x + c * g.H * g.W, phases);
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
+        const float* src = phases + ((r % f.sh) * f.sw + s % f.sw) * f.plane() +
+                           (r / f.sh) * f.Wp + s / f.sw;
         float* dst = col + ((c * g.R + r) * g.S + s) * ld;
-        const int64_t w_off = s - g.pad_w;
-        int64_t q0, q1;
-        valid_range(w_off, g.stride_w, g.W, g.Q, q0, q1);
-        for (int64_t p = 0; p < g.P; ++p) {
-          float* d = dst + p * g.Q;
-          const int64_t h = p * g.stride_h - g.pad_h + r;
-          if (h < 0 || h >= g.H) {
-            std::fill(d, d + g.Q, 0.0f);
-            continue;
-          }
-          const float* row = x + (c * g.H + h) * g.W;  // row[w] is x[c, h, w]
-          std::fill(d, d + q0, 0.0f);
-          if (g.stride_w == 1) {
-            if (q1 > q0) std::copy(row + q0 + w_off, row + q1 + w_off, d + q0);
-          } else {
-            for (int64_t q = q0; q < q1; ++q) d[q] = row[q * g.stride_w + w_off];
-          }
-          std::fill(d + q1, d + g.Q, 0.0f);
-        }
+        for (int64_t p = 0; p < g.P; ++p) copy_floats(src + p * f.Wp, g.Q, dst + p * g.Q);
       }
     }
   }
 }
 
 // The adjoint of im2col_channels: gx[c] (H, W) = sum of the column entries read from each pixel,
-// for the channels [c_begin, c_end) of one image. Overwrites those channels of gx. The taps are
-// added in a fixed order (r, s, p, q), so the result does not depend on how channels are split.
+// for the channels [c_begin, c_end) of one image. Overwrites those channels of gx. Each pixel gets
+// its taps added in the fixed order (r, s) (one entry per tap at most), so the result does not
+// depend on how channels are split.
 inline void col2im_channels(const ConvGeom& g, const float* col, int64_t ld, int64_t c_begin,
                             int64_t c_end, float* gx) {
+  const PhaseGeom f(g);
+  float* phases = phase_scratch(f.floats());
   for (int64_t c = c_begin; c < c_end; ++c) {
-    float* plane = gx + c * g.H * g.W;
-    std::fill(plane, plane + g.H * g.W, 0.0f);
+    std::fill(phases, phases + f.floats(), 0.0f);
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
+        float* dst = phases + ((r % f.sh) * f.sw + s % f.sw) * f.plane() + (r / f.sh) * f.Wp +
+                     s / f.sw;
         const float* src = col + ((c * g.R + r) * g.S + s) * ld;
-        const int64_t w_off = s - g.pad_w;
-        int64_t q0, q1;
-        valid_range(w_off, g.stride_w, g.W, g.Q, q0, q1);
-        for (int64_t p = 0; p < g.P; ++p) {
-          const int64_t h = p * g.stride_h - g.pad_h + r;
-          if (h < 0 || h >= g.H) continue;
-          const float* sp = src + p * g.Q;
-          float* row = plane + h * g.W;  // row[w] is gx[c, h, w]
-          for (int64_t q = q0; q < q1; ++q) row[q * g.stride_w + w_off] += sp[q];
-        }
+        for (int64_t p = 0; p < g.P; ++p) add_floats(src + p * g.Q, g.Q, dst + p * f.Wp);
       }
     }
+    phases_to_channel(g, f, phases, gx + c * g.H * g.W);
   }
 }
 
