@@ -4,7 +4,8 @@
 // step) at batch 128 on Fashion-MNIST batches scaled to [-1, 1] (random images in [-1, 1] when the
 // data set is not installed: the speed does not depend on the values). The noise is drawn inside
 // the timed loop, as a training run draws it. bench/gan_vs_pytorch.sh runs this beside the PyTorch
-// twin (bench/pytorch/dcgan28.py bench) and prints the ratio.
+// twin (bench/pytorch/dcgan28.py bench) and prints the ratio; bench/conv_vs_pytorch.sh adds the
+// peak RSS of each.
 //
 // BM_Dcgan64TrainStep: pytorch/examples' DCGAN-64 (three channels, 64x64) at batch 128 on the GPU,
 // random images in [-1, 1] already on the device; scripts/gpu-check.sh (phase `compare`) runs it
