@@ -37,6 +37,8 @@
 # Measure on a quiet machine: latentlab's OpenMP threads wait actively for each other, so other busy
 # processes on the cores slow it far more than PyTorch, which waits passively
 # (bench/results/dcgan28_cpu.md, "A warning about load"); the load before and after is printed.
+# OMP_WAIT_POLICY=PASSIVE in the environment reaches latentlab too (the README's advice for a busy
+# machine; the twins set it for PyTorch anyway); the policy latentlab ran with is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}
@@ -54,6 +56,7 @@ done
 # takes this processor for an older one (kernels/gemm.h); PyTorch's matrix products use OpenBLAS too.
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-$("$bench" --print-blas-core)}
 echo "OpenBLAS kernels: $OPENBLAS_CORETYPE"
+echo "OMP_WAIT_POLICY for latentlab: ${OMP_WAIT_POLICY:-unset (the libgomp default: spin, then sleep)}"
 /usr/bin/python3 -c "import torch" 2>/dev/null || { echo "PyTorch missing: apt-get install python3-torch" >&2; exit 1; }
 
 tmp=$(mktemp -d)
