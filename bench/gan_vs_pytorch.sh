@@ -12,7 +12,8 @@
 # faster one counts. The two frameworks are run alternately, three rounds, and the medians are
 # compared. A GAN step at batch 128 takes a few hundred milliseconds, so each measurement is a few
 # seconds long (--benchmark_min_time=5 here, 10 steps x 3 repeats there). Needs a built tree
-# (scripts/test.sh) and apt-get install python3-torch.
+# (scripts/test.sh) and apt-get install python3-torch. bench/conv_vs_pytorch.sh runs the same pair with
+# the peak RSS of each, beside DCGAN-64 and the conv VAE.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 threads=${1:-2}

@@ -32,6 +32,7 @@ Needs Debian's PyTorch for the system interpreter (apt-get install python3-torch
 bench:      times whole GAN steps (both phases) on real Fashion-MNIST batches in [-1, 1] (x/127.5 - 1,
             as latentlab's Scale::Symmetric); the noise is drawn inside the step, as in training;
             `repeats` runs of `steps` steps after `warmup`; the median img/s (real images per second).
+            It keeps 16 batches, not the whole training set, as latentlab's bench does (peak RSS).
 train:      a few epochs of the recipe; one line per epoch; writes samples.png (64 fixed codes) and
             generator.safetensors / discriminator.safetensors (PyTorch state_dict names, F32 + I64).
 load-check: reads a latentlab generator checkpoint (its "config" metadata gives nz, ngf, channels),
@@ -60,7 +61,7 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_np import read_safetensors, write_safetensors  # noqa: E402
-from vae_mlp import DATA_DIR, environment, read_idx, set_threads  # noqa: E402
+from vae_mlp import DATA_DIR, environment, image_batches, read_idx, set_threads  # noqa: E402
 
 IMAGE_SIZE = 28
 
@@ -185,14 +186,13 @@ def save_grid(path, images, nrow=8, pad=2):
 
 def cmd_bench(args):
     torch.manual_seed(args.seed)
-    x_train = load_images("train")
     g, d = make_models(args.nz, args.ngf, args.ndf)
     opt_g, opt_d = make_optimizers(g, d, args.lr)
-    n = x_train.shape[0]
-    # Real batches, gathered beforehand so that the timing is of the GAN step alone.
-    perm = torch.randperm(n)
-    count = min(16, max(1, n // args.batch_size))
-    batches = [x_train[perm[i * args.batch_size:(i + 1) * args.batch_size]].contiguous() for i in range(count)]
+    # 16 real batches, gathered beforehand so that the timing is of the GAN step alone; only they are
+    # kept (not the whole training set), as latentlab's BM_Dcgan28TrainStep keeps them, so that the
+    # peak RSS bench/conv_vs_pytorch.sh reports compares the same data.
+    batches = image_batches(args.batch_size, 16, np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1.0))
+    count = len(batches)
     g.train()
     d.train()
     step_index = 0

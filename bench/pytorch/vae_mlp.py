@@ -131,6 +131,24 @@ def load_fashion_mnist(split, data_dir=DATA_DIR):
     return x, torch.from_numpy(labels.astype(np.int64))
 
 
+
+def image_batches(batch_size, count, table, split="train", data_dir=DATA_DIR):
+    """`count` batches (batch_size, 1, 28, 28) of float32 images table[byte], drawn by one
+    torch.randperm over the whole split (the seeded global generator) as a bench's fixed batches;
+    only those batches are kept: the split's bytes (47 MB for Fashion-MNIST's training set) are let
+    go, as latentlab's bench_models does, so that a peak-RSS comparison holds the same data."""
+    raw = read_idx(os.path.join(data_dir, f"{split}-images-idx3-ubyte.gz"))
+    if raw.ndim != 3 or raw.shape[1:] != (28, 28):
+        raise ValueError(f"{split}: unexpected image shape {raw.shape}")
+    n = raw.shape[0]
+    perm = torch.randperm(n).numpy()
+    count = min(count, max(1, n // batch_size))
+    table = np.asarray(table, dtype=np.float32)
+    batches = [torch.from_numpy(table[raw[perm[i * batch_size:(i + 1) * batch_size]]].reshape(-1, 1, 28, 28))
+               for i in range(count)]
+    del raw
+    return batches
+
 # ---- training and evaluation -----------------------------------------------------------------
 
 def train_epoch(model, optimizer, x_train, batch_size, beta=1.0):
