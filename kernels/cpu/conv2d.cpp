@@ -59,10 +59,11 @@ void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, floa
     transpose(x + n0 * image, G, image, col);
     return;
   }
+  const detail::Lowering lower(g);
 #pragma omp parallel for collapse(2) schedule(static) if (g.rows() * ld >= kParallelGrain)
   for (int64_t j = 0; j < G; ++j) {
     for (int64_t c = 0; c < g.C; ++c) {
-      detail::im2col_channels(g, x + (n0 + j) * image, c, c + 1, col + j * g.pixels(), ld);
+      detail::im2col_channels(lower, x + (n0 + j) * image, c, c + 1, col + j * g.pixels(), ld);
     }
   }
 }
@@ -70,10 +71,11 @@ void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, floa
 // gx[n0 + j] (C, H, W) <- col2im of image j's columns of col (C*R*S, G*P*Q)
 void col2im_group(const ConvGeom& g, const float* col, int64_t n0, int64_t G, float* gx) {
   const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
+  const detail::Lowering lower(g);
 #pragma omp parallel for collapse(2) schedule(static) if (g.rows() * ld >= kParallelGrain)
   for (int64_t j = 0; j < G; ++j) {
     for (int64_t c = 0; c < g.C; ++c) {
-      detail::col2im_channels(g, col + j * g.pixels(), ld, c, c + 1, gx + (n0 + j) * image);
+      detail::col2im_channels(lower, col + j * g.pixels(), ld, c, c + 1, gx + (n0 + j) * image);
     }
   }
 }

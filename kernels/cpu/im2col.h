@@ -150,11 +150,120 @@ inline float* phase_scratch(int64_t floats) {
   return buffer.data();
 }
 
+#if defined(__AVX512F__)
+// ---- small images: the taps of an output row straight from registers (AVX-512) -----------------
+// An output row (p fixed) of tap (r, s) reads the padded input row h = p sh - pad_h + r at columns
+// q sw + s, q < Q. When those reads fit in 32 floats (sw (Q - 1) + S <= 32, Q <= 16) and so does
+// the padded row (pad_w + W <= 32), two masked loads bring the padded row into registers (lanes
+// outside the image are masked off: zeros, nothing read), and one permute per tap picks its Q
+// columns: no phase buffer, no scalar gather. col2im runs the other way: each input row is summed
+// in two registers over its taps in (r, s) order and stored once. The 28x28 models (DCGAN-28, the
+// conv VAE) take this path; larger images take the polyphase one above.
+struct RegisterTaps {
+  bool usable = false;
+  __mmask16 q_mask = 0;              // the Q lanes of an output row
+  __mmask16 row_lo = 0, row_hi = 0;  // padded-row lanes inside the image, [pad_w, pad_w + W)
+  __m512i pick[32];                  // im2col: lane q <- padded lane q sw + s
+  __m512i put_lo[32], put_hi[32];    // col2im: padded lane t (t + 16) <- lane (t - s) / sw
+  __mmask16 put_lo_mask[32], put_hi_mask[32];
+  explicit RegisterTaps(const ConvGeom& g) {
+    const int64_t sw = g.stride_w;
+    usable = g.Q <= 16 && sw * (g.Q - 1) + g.S <= 32 && g.pad_w + g.W <= 32;
+    if (!usable) return;
+    q_mask = static_cast<__mmask16>((1u << g.Q) - 1u);
+    const uint32_t row = ((g.W >= 32 ? 0xffffffffu : (1u << g.W) - 1u)) << g.pad_w;
+    row_lo = static_cast<__mmask16>(row & 0xffffu);
+    row_hi = static_cast<__mmask16>(row >> 16);
+    for (int64_t s = 0; s < g.S; ++s) {
+      alignas(64) int32_t a[16], lo[16], hi[16];
+      uint32_t mlo = 0, mhi = 0;
+      for (int64_t q = 0; q < 16; ++q) a[q] = q < g.Q ? static_cast<int32_t>(q * sw + s) : 0;
+      for (int64_t t = 0; t < 32; ++t) {
+        const int64_t d = t - s;
+        const bool hit = d >= 0 && d % sw == 0 && d / sw < g.Q;
+        int32_t* idx = t < 16 ? lo : hi;
+        idx[t % 16] = hit ? static_cast<int32_t>(d / sw) : 0;
+        if (hit) (t < 16 ? mlo : mhi) |= 1u << (t % 16);
+      }
+      pick[s] = _mm512_load_si512(a);
+      put_lo[s] = _mm512_load_si512(lo);
+      put_hi[s] = _mm512_load_si512(hi);
+      put_lo_mask[s] = static_cast<__mmask16>(mlo);
+      put_hi_mask[s] = static_cast<__mmask16>(mhi);
+    }
+  }
+};
+
+inline void im2col_channel_registers(const ConvGeom& g, const RegisterTaps& t, const float* xc,
+                                     int64_t c, float* col, int64_t ld) {
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t r = 0; r < g.R; ++r) {
+    float* rows = col + (c * g.R + r) * g.S * ld;  // tap (r, 0)'s row; tap (r, s) is s ld further
+    for (int64_t p = 0; p < g.P; ++p) {
+      const int64_t h = p * g.stride_h - g.pad_h + r;
+      float* d = rows + p * g.Q;
+      if (h < 0 || h >= g.H) {
+        for (int64_t s = 0; s < g.S; ++s) _mm512_mask_storeu_ps(d + s * ld, t.q_mask, zero);
+        continue;
+      }
+      const float* padded = xc + h * g.W - g.pad_w;  // lane i is padded column i
+      const __m512 lo = _mm512_maskz_loadu_ps(t.row_lo, padded);
+      const __m512 hi = _mm512_maskz_loadu_ps(t.row_hi, padded + 16);
+      for (int64_t s = 0; s < g.S; ++s) {
+        _mm512_mask_storeu_ps(d + s * ld, t.q_mask, _mm512_permutex2var_ps(lo, t.pick[s], hi));
+      }
+    }
+  }
+}
+
+inline void col2im_channel_registers(const ConvGeom& g, const RegisterTaps& t, const float* col,
+                                     int64_t ld, int64_t c, float* gxc) {
+  for (int64_t h = 0; h < g.H; ++h) {
+    __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps();
+    for (int64_t r = 0; r < g.R; ++r) {
+      const int64_t off = h + g.pad_h - r;  // = p stride_h for the output row p that reads row h
+      if (off < 0 || off % g.stride_h != 0 || off / g.stride_h >= g.P) continue;
+      const float* src = col + (c * g.R + r) * g.S * ld + (off / g.stride_h) * g.Q;
+      for (int64_t s = 0; s < g.S; ++s) {
+        const __m512 v = _mm512_maskz_loadu_ps(t.q_mask, src + s * ld);
+        const __mmask16 ml = t.put_lo_mask[s], mh = t.put_hi_mask[s];
+        lo = _mm512_mask_add_ps(lo, ml, lo, _mm512_maskz_permutexvar_ps(ml, t.put_lo[s], v));
+        hi = _mm512_mask_add_ps(hi, mh, hi, _mm512_maskz_permutexvar_ps(mh, t.put_hi[s], v));
+      }
+    }
+    float* padded = gxc + h * g.W - g.pad_w;
+    _mm512_mask_storeu_ps(padded, t.row_lo, lo);
+    _mm512_mask_storeu_ps(padded + 16, t.row_hi, hi);
+  }
+}
+#endif
+
+// How a convolution's column matrix is made, decided once per call and shared by the threads.
+struct Lowering {
+  ConvGeom g;
+  PhaseGeom f;
+#if defined(__AVX512F__)
+  RegisterTaps taps;
+  explicit Lowering(const ConvGeom& geom) : g(geom), f(geom), taps(geom) {}
+  bool registers() const { return taps.usable; }
+#else
+  explicit Lowering(const ConvGeom& geom) : g(geom), f(geom) {}
+  bool registers() const { return false; }
+#endif
+};
+
 // Writes the column block of one image x (C, H, W) into col (rows() rows of stride ld), for the
 // channels [c_begin, c_end) only, so that callers can split the work by (image, channel).
-inline void im2col_channels(const ConvGeom& g, const float* x, int64_t c_begin, int64_t c_end,
+inline void im2col_channels(const Lowering& l, const float* x, int64_t c_begin, int64_t c_end,
                             float* col, int64_t ld) {
-  const PhaseGeom f(g);
+  const ConvGeom& g = l.g;
+#if defined(__AVX512F__)
+  if (l.registers()) {
+    for (int64_t c = c_begin; c < c_end; ++c) im2col_channel_registers(g, l.taps, x + c * g.H * g.W, c, col, ld);
+    return;
+  }
+#endif
+  const PhaseGeom& f = l.f;
   float* phases = phase_scratch(f.floats());
   for (int64_t c = c_begin; c < c_end; ++c) {
     channel_to_phases(g, f, x + c * g.H * g.W, phases);
@@ -173,9 +282,16 @@ inline void im2col_channels(const ConvGeom& g, const float* x, int64_t c_begin, 
 // for the channels [c_begin, c_end) of one image. Overwrites those channels of gx. Each pixel gets
 // its taps added in the fixed order (r, s) (one entry per tap at most), so the result does not
 // depend on how channels are split.
-inline void col2im_channels(const ConvGeom& g, const float* col, int64_t ld, int64_t c_begin,
+inline void col2im_channels(const Lowering& l, const float* col, int64_t ld, int64_t c_begin,
                             int64_t c_end, float* gx) {
-  const PhaseGeom f(g);
+  const ConvGeom& g = l.g;
+#if defined(__AVX512F__)
+  if (l.registers()) {
+    for (int64_t c = c_begin; c < c_end; ++c) col2im_channel_registers(g, l.taps, col, ld, c, gx + c * g.H * g.W);
+    return;
+  }
+#endif
+  const PhaseGeom& f = l.f;
   float* phases = phase_scratch(f.floats());
   for (int64_t c = c_begin; c < c_end; ++c) {
     std::fill(phases, phases + f.floats(), 0.0f);

@@ -405,6 +405,9 @@ std::vector<ConvCase> conv2d_cases() {
       {2, 1, 28, 28, 32, 4, 4, 2, 2, 1, 1},    // conv VAE layer 1
       {2, 32, 14, 14, 64, 4, 4, 2, 2, 1, 1},   // conv VAE layer 2
       {4, 64, 32, 32, 128, 4, 4, 2, 2, 1, 1},  // DCGAN-64 layer: several image groups
+      {2, 3, 34, 33, 4, 3, 3, 1, 1, 1, 1},     // rows wider than 32 floats: the polyphase path
+      {1, 2, 40, 37, 3, 5, 5, 3, 3, 2, 2},     // the same with stride 3
+      {2, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1},     // output rows of 20 > 16 floats
   };
 }
 
