@@ -44,6 +44,12 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 build=${BUILD_DIR:-build}
 models=${MODELS:-dcgan28 dcgan64 vae-conv}
+# PYTORCH_FREEZE_D=1: the GAN twins turn D's requires_grad off for G's pass, as latentlab's step does
+# (models::gan_train_step; the same values, less work); by default they run pytorch/examples' step,
+# which computes D's gradients in G's pass and discards them.
+freeze_d=
+[ "${PYTORCH_FREEZE_D:-0}" = 1 ] && freeze_d=--freeze-d
+if [ -n "$freeze_d" ]; then echo "PyTorch GAN step: --freeze-d (D frozen for the G pass, as in latentlab)"; else echo "PyTorch GAN step: as pytorch/examples (D gradients computed in the G pass)"; fi
 bench="$build/bench/bench_models"
 [ -x "$bench" ] || { echo "no $bench: build first (bash scripts/test.sh)" >&2; exit 1; }
 for m in $models; do
@@ -69,9 +75,9 @@ echo "load before: $(uptime)"
 for model in $models; do
   case $model in
     dcgan28)  filter='^BM_Dcgan28TrainStep/128/'; min_time=3
-              py=(bench/pytorch/dcgan28.py bench --batch-size 128 --steps 5 --warmup 2 --repeats 3);;
+              py=(bench/pytorch/dcgan28.py bench --batch-size 128 --steps 5 --warmup 2 --repeats 3 ${freeze_d:+"$freeze_d"});;
     dcgan64)  filter='^BM_Dcgan64TrainStepCpu/64/'; min_time=3
-              py=(bench/pytorch/dcgan64.py bench --batch-size 64 --steps 2 --warmup 1 --repeats 3);;
+              py=(bench/pytorch/dcgan64.py bench --batch-size 64 --steps 2 --warmup 1 --repeats 3 ${freeze_d:+"$freeze_d"});;
     vae-conv) filter='^BM_VaeConvTrainStep/128/'; min_time=2
               py=(bench/pytorch/vae_conv.py bench --batch-size 128 --steps 20 --warmup 3 --repeats 3);;
   esac

@@ -5,7 +5,9 @@
 //   P = (H + 2 pad_h - R) / stride_h + 1,  Q = (W + 2 pad_w - S) / stride_w + 1  (floor division)
 // Requires H + 2 pad_h >= R and W + 2 pad_w >= S (P() alone cannot tell: C++ rounds -1 / 2 to 0);
 // the CPU kernels throw std::invalid_argument otherwise.
-// CPU: im2col + one GEMM per group of images. CUDA (kernels/cuda/conv2d.cu): im2col + cuBLAS GEMMs,
+// CPU: im2col + one GEMM per group of images (kernels/cpu/conv2d.cpp; the column matrix is built
+// from registers for rows of up to 32 floats, else through each channel's polyphase view, and a
+// kernel that covers the whole input needs none). CUDA (kernels/cuda/conv2d.cu): im2col + cuBLAS GEMMs,
 // the column buffer bounded by chunking the batch (strided-batched GEMMs per image, or, for output
 // maps of at most 64 pixels, one GEMM over the chunk's images; a kernel that covers the whole
 // unpadded input is one GEMM over the batch without a column matrix); cuDNN (cudnn_conv.cu) as the

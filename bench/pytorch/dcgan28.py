@@ -118,8 +118,12 @@ def make_optimizers(g, d, lr=2e-4):
     return opt_g, opt_d
 
 
-def gan_step(g, d, opt_g, opt_d, real, z):
-    """One step in models::gan_train_step's order; returns a dict of the step's tensors."""
+def gan_step(g, d, opt_g, opt_d, real, z, freeze_d=False):
+    """One step in models::gan_train_step's order; returns a dict of the step's tensors.
+
+    freeze_d: turn D's requires_grad off for G's pass, as models::gan_train_step does (D's gradients
+    from that pass are discarded by the next zero_grad(); pytorch/examples computes them anyway).
+    The step's values are the same either way; only the work differs."""
     n = real.shape[0]
     ones, zeros = torch.ones(n), torch.zeros(n)
     # (1) D: real (target 1) and fake.detach() (target 0), two backward passes into D's grads.
@@ -134,9 +138,13 @@ def gan_step(g, d, opt_g, opt_d, real, z):
     opt_d.step()
     # (2) G through the updated D (target 1: the non-saturating loss).
     opt_g.zero_grad()
+    if freeze_d:
+        d.requires_grad_(False)
     out = d(fake)
     loss_g = F.binary_cross_entropy_with_logits(out, ones)
     loss_g.backward()
+    if freeze_d:
+        d.requires_grad_(True)
     opt_g.step()
     return {"out_real": out_real, "out_fake": out_fake, "out_fake_after": out, "fake": fake,
             "loss_real": loss_real, "loss_fake": loss_fake, "loss_g": loss_g}
@@ -202,7 +210,7 @@ def cmd_bench(args):
         real = batches[step_index % count]
         step_index += 1
         z = torch.randn(args.batch_size, args.nz)
-        return gan_step(g, d, opt_g, opt_d, real, z)["loss_g"]
+        return gan_step(g, d, opt_g, opt_d, real, z, args.freeze_d)["loss_g"]
 
     for _ in range(args.warmup):
         step()
@@ -425,6 +433,8 @@ def main(argv=None):
     p = sub.add_parser("bench", help="time GAN steps, report img/s")
     common(p)
     model(p)
+    p.add_argument("--freeze-d", action="store_true",
+                   help="D's requires_grad off for G's pass (what latentlab's step does; default: pytorch/examples' step)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)

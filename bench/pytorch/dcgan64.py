@@ -75,7 +75,7 @@ def cmd_bench(args):
         real = batches[step_index % len(batches)]
         step_index += 1
         z = torch.randn(n, args.nz)
-        return gan_step(g, d, opt_g, opt_d, real, z)["loss_g"]
+        return gan_step(g, d, opt_g, opt_d, real, z, args.freeze_d)["loss_g"]
 
     for _ in range(args.warmup):
         step()
@@ -126,6 +126,8 @@ def main(argv=None):
     p.add_argument("--ndf", type=int, default=64)
     p.add_argument("--channels", type=int, default=3)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--freeze-d", action="store_true",
+                   help="D's requires_grad off for G's pass (what latentlab's step does; default: pytorch/examples' step)")
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
