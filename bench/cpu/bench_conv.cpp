@@ -71,6 +71,7 @@ const Conv2dShape kDcgan = conv(16, 64, 32, 128, 4, 2, 1);   // DCGAN-64 discrim
 const Conv2dShape kSame3x3 = conv(16, 64, 32, 64, 3, 1, 1);  // a 3x3 same-size layer, for scale
 const Conv2dShape kD28a = conv(128, 1, 28, 64, 4, 2, 1);     // DCGAN-28 discriminator: 28 -> 14
 const Conv2dShape kD28b = conv(128, 64, 14, 128, 4, 2, 1);   // 64 -> 128, 14 -> 7
+const Conv2dShape kD28c = conv(128, 128, 7, 1, 7, 1, 0);     // 128 -> 1 logit: the kernel covers 7x7
 
 void BM_Conv2dForward(benchmark::State& state, Conv2dShape s) {
   const auto x = random_floats(s.N * s.C * s.H * s.W, 1),
@@ -114,15 +115,18 @@ BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->Use
 BENCHMARK_CAPTURE(BM_Conv2dForward, n16_64to64_32x32_k3s1p1, kSame3x3)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dForward, dcgan28_n128_128to1_7x7_k7, kD28c)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, vae_n64_32to64_14x14_k4s2p1, kVae2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan28_n128_128to1_7x7_k7, kD28c)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardData, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, vae_n64_1to32_28x28_k4s2p1, kVae1)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, vae_n64_32to64_14x14_k4s2p1, kVae2)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan_n16_64to128_32x32_k4s2p1, kDcgan)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan28_n128_1to64_28x28_k4s2p1, kD28a)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan28_n128_64to128_14x14_k4s2p1, kD28b)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Conv2dBackwardWeight, dcgan28_n128_128to1_7x7_k7, kD28c)->UseRealTime();
 
 // ---- conv_transpose2d ---------------------------------------------------------------------------
 
