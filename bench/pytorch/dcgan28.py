@@ -61,7 +61,7 @@ from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from safetensors_np import read_safetensors, write_safetensors  # noqa: E402
-from vae_mlp import DATA_DIR, environment, image_batches, read_idx, set_threads  # noqa: E402
+from vae_mlp import DATA_DIR, environment, image_batches, read_idx, set_threads, time_steps, write_json  # noqa: E402
 
 IMAGE_SIZE = 28
 
@@ -212,16 +212,7 @@ def cmd_bench(args):
         z = torch.randn(args.batch_size, args.nz)
         return gan_step(g, d, opt_g, opt_d, real, z, args.freeze_d)["loss_g"]
 
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            loss = step()
-        loss.item()
-        seconds = time.perf_counter() - t0
-        rates.append(args.steps * args.batch_size / seconds)
+    rates = time_steps(step, args.batch_size, args.warmup, args.steps, args.repeats)
     median = statistics.median(rates)
     blas_threads = args.blas_threads or args.threads
     print(f"pytorch dcgan28 GAN step: batch {args.batch_size}, ngf {args.ngf}, ndf {args.ndf}, "
@@ -236,13 +227,7 @@ def cmd_bench(args):
                   "images_per_second_runs": rates, "ms_per_step": 1e3 * args.batch_size / median,
                   "mkldnn": torch.backends.mkldnn.is_available(),
                   "environment": environment(args.threads)}
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}")
+        write_json(result, args.json)
     return 0
 
 

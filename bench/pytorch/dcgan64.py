@@ -19,11 +19,9 @@ is imported and both torch's OpenMP pool and OpenBLAS's pthread pool are sized t
 (--blas-threads to differ); see bench/pytorch/README.md for why.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
-import time
 
 # Before torch is imported: libgomp reads the wait policy when it loads (see vae_mlp.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -34,7 +32,7 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dcgan28 import gan_step, make_optimizers  # noqa: E402
 from dcgan64_gpu import dcgan_init, discriminator, generator  # noqa: E402
-from vae_mlp import environment, set_threads  # noqa: E402
+from vae_mlp import environment, set_threads, time_steps, write_json  # noqa: E402
 
 IMAGE_SIZE = 64
 
@@ -77,16 +75,7 @@ def cmd_bench(args):
         z = torch.randn(n, args.nz)
         return gan_step(g, d, opt_g, opt_d, real, z, args.freeze_d)["loss_g"]
 
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            loss = step()
-        loss.item()
-        seconds = time.perf_counter() - t0
-        rates.append(args.steps * n / seconds)
+    rates = time_steps(step, n, args.warmup, args.steps, args.repeats)
     median = statistics.median(rates)
     blas_threads = args.blas_threads or args.threads
     print(f"pytorch dcgan64 GAN step: batch {n}, ngf {args.ngf}, ndf {args.ndf}, {args.steps} steps x "
@@ -101,13 +90,7 @@ def cmd_bench(args):
                   "images_per_second_runs": rates, "ms_per_step": 1e3 * n / median,
                   "mkldnn": torch.backends.mkldnn.is_available(),
                   "environment": environment(args.threads)}
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}")
+        write_json(result, args.json)
     return 0
 
 

@@ -32,11 +32,9 @@ is imported and both torch's OpenMP pool and OpenBLAS's pthread pool are sized t
 (--blas-threads to differ); see bench/pytorch/README.md for why.
 """
 import argparse
-import json
 import os
 import statistics
 import sys
-import time
 
 # Before torch is imported: libgomp reads the wait policy when it loads (see vae_mlp.py).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -47,7 +45,7 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vae_mlp import environment, image_batches, set_threads  # noqa: E402
+from vae_mlp import environment, image_batches, set_threads, time_steps, write_json  # noqa: E402
 
 
 class ConvVAE(nn.Module):
@@ -105,16 +103,7 @@ def cmd_bench(args):
         optimizer.step()
         return loss
 
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            loss = step()
-        loss.item()
-        seconds = time.perf_counter() - t0
-        rates.append(args.steps * args.batch_size / seconds)
+    rates = time_steps(step, args.batch_size, args.warmup, args.steps, args.repeats)
     median = statistics.median(rates)
     print(f"pytorch vae_conv train step: batch {args.batch_size}, w {args.conv_channels}, D {args.latent_dim}, "
           f"{args.steps} steps x {args.repeats} repeats, {args.threads} threads (BLAS {args.blas_threads or args.threads}): "
@@ -129,13 +118,7 @@ def cmd_bench(args):
                   "ms_per_step": 1e3 * args.batch_size / median,
                   "mkldnn": torch.backends.mkldnn.is_available(),
                   "environment": environment(args.threads)}
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}")
+        write_json(result, args.json)
     return 0
 
 

@@ -239,6 +239,34 @@ def environment(threads):
     }
 
 
+def time_steps(step, batch_size, warmup, steps, repeats):
+    """The benches' timing: `warmup` untimed calls of step(), then `repeats` timed runs of `steps`
+    calls each; returns each run's images per second. step() returns the step's loss, read once per
+    run (CPU ops are synchronous; the read makes sure nothing is pending)."""
+    for _ in range(warmup):
+        step()
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            loss = step()
+        loss.item()
+        seconds = time.perf_counter() - t0
+        rates.append(steps * batch_size / seconds)
+    return rates
+
+
+def write_json(result, where):
+    """Prints the result as JSON (where == "-") or writes it to the file `where`."""
+    text = json.dumps(result, indent=2)
+    if where == "-":
+        print(text)
+    else:
+        with open(where, "w") as f:
+            f.write(text + "\n")
+        print(f"wrote {where}")
+
+
 def cmd_train(args):
     torch.manual_seed(args.seed)
     x_train, _ = load_fashion_mnist("train")
@@ -315,16 +343,7 @@ def cmd_bench(args):
         optimizer.step()
         return loss
 
-    for _ in range(args.warmup):
-        step()
-    rates = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
-            loss = step()
-        loss.item()  # CPU ops are synchronous; read the loss anyway so nothing is pending
-        seconds = time.perf_counter() - t0
-        rates.append(args.steps * args.batch_size / seconds)
+    rates = time_steps(step, args.batch_size, args.warmup, args.steps, args.repeats)
     median = statistics.median(rates)
     print(f"pytorch vae_mlp train step: batch {args.batch_size}, {args.steps} steps x "
           f"{args.repeats} repeats, {args.threads} threads (BLAS {args.blas_threads or args.threads}): median {median:.0f} img/s "
@@ -338,13 +357,7 @@ def cmd_bench(args):
                   "images_per_second_runs": rates,
                   "ms_per_step": 1e3 * args.batch_size / median,
                   "environment": environment(args.threads)}
-        text = json.dumps(result, indent=2)
-        if args.json == "-":
-            print(text)
-        else:
-            with open(args.json, "w") as f:
-                f.write(text + "\n")
-            print(f"wrote {args.json}")
+        write_json(result, args.json)
     return 0
 
 
