@@ -152,40 +152,48 @@ inline float* phase_scratch(int64_t floats) {
 
 #if defined(__AVX512F__)
 // ---- small images: the taps of an output row straight from registers (AVX-512) -----------------
-// An output row (p fixed) of tap (r, s) reads the padded input row h = p sh - pad_h + r at columns
-// q sw + s, q < Q. When those reads fit in 32 floats (sw (Q - 1) + S <= 32, Q <= 16) and so does
-// the padded row (pad_w + W <= 32), two masked loads bring the padded row into registers (lanes
-// outside the image are masked off: zeros, nothing read), and one permute per tap picks its Q
-// columns: no phase buffer, no scalar gather. col2im runs the other way: each input row is summed
-// in two registers over its taps in (r, s) order and stored once. The 28x28 models (DCGAN-28, the
-// conv VAE) take this path; larger images take the polyphase one above.
+// An output row (p fixed) of tap (r, s) reads input row h = p sh - pad_h + r at columns
+// w = q sw + s - pad_w, q < Q (zero where w falls outside [0, W)). When an input row fits in 32
+// floats (W <= 32, S <= 32) and an output row in 16 (Q <= 16), two masked loads bring the input row into
+// registers, and one permute per tap picks its Q columns, the padding's lanes zeroed by the
+// permute's mask: no phase buffer, no scalar gather, nothing read outside the row. col2im runs the
+// other way: each input row is summed in two registers over its taps in (r, s) order and stored
+// once. The 28x28 models (DCGAN-28, the conv VAE) and DCGAN-64's 32x32 and smaller layers take this
+// path; larger images take the polyphase one above.
 struct RegisterTaps {
   bool usable = false;
   __mmask16 q_mask = 0;              // the Q lanes of an output row
-  __mmask16 row_lo = 0, row_hi = 0;  // padded-row lanes inside the image, [pad_w, pad_w + W)
-  __m512i pick[32];                  // im2col: lane q <- padded lane q sw + s
-  __m512i put_lo[32], put_hi[32];    // col2im: padded lane t (t + 16) <- lane (t - s) / sw
-  __mmask16 put_lo_mask[32], put_hi_mask[32];
+  __mmask16 row_lo = 0, row_hi = 0;  // the W lanes of an input row
+  __m512i pick[32];                  // im2col: lane q <- input lane q sw + s - pad_w ...
+  __mmask16 pick_mask[32];           // ... where that is a column of the image (else 0)
+  __m512i put_lo[32], put_hi[32];    // col2im: input lane w (w + 16) <- lane (w + pad_w - s) / sw ...
+  __mmask16 put_lo_mask[32], put_hi_mask[32];  // ... where tap s reads column w
   explicit RegisterTaps(const ConvGeom& g) {
-    const int64_t sw = g.stride_w;
-    usable = g.Q <= 16 && sw * (g.Q - 1) + g.S <= 32 && g.pad_w + g.W <= 32;
+    usable = g.Q <= 16 && g.W <= 32 && g.S <= 32;
     if (!usable) return;
+    const int64_t sw = g.stride_w;
     q_mask = static_cast<__mmask16>((1u << g.Q) - 1u);
-    const uint32_t row = ((g.W >= 32 ? 0xffffffffu : (1u << g.W) - 1u)) << g.pad_w;
+    const uint32_t row = g.W >= 32 ? 0xffffffffu : (1u << g.W) - 1u;
     row_lo = static_cast<__mmask16>(row & 0xffffu);
     row_hi = static_cast<__mmask16>(row >> 16);
+    // A tap whose columns all fall in the padding gets empty masks: zeros in im2col, nothing in col2im.
     for (int64_t s = 0; s < g.S; ++s) {
       alignas(64) int32_t a[16], lo[16], hi[16];
-      uint32_t mlo = 0, mhi = 0;
-      for (int64_t q = 0; q < 16; ++q) a[q] = q < g.Q ? static_cast<int32_t>(q * sw + s) : 0;
-      for (int64_t t = 0; t < 32; ++t) {
-        const int64_t d = t - s;
-        const bool hit = d >= 0 && d % sw == 0 && d / sw < g.Q;
-        int32_t* idx = t < 16 ? lo : hi;
-        idx[t % 16] = hit ? static_cast<int32_t>(d / sw) : 0;
-        if (hit) (t < 16 ? mlo : mhi) |= 1u << (t % 16);
+      uint32_t ma = 0, mlo = 0, mhi = 0;
+      for (int64_t q = 0; q < 16; ++q) {
+        const int64_t w = q * sw + s - g.pad_w;
+        const bool in = q < g.Q && w >= 0 && w < g.W;
+        a[q] = in ? static_cast<int32_t>(w) : 0;
+        if (in) ma |= 1u << q;
+      }
+      for (int64_t w = 0; w < 32; ++w) {
+        const int64_t d = w + g.pad_w - s;
+        const bool hit = w < g.W && d >= 0 && d % sw == 0 && d / sw < g.Q;
+        (w < 16 ? lo : hi)[w % 16] = hit ? static_cast<int32_t>(d / sw) : 0;
+        if (hit) (w < 16 ? mlo : mhi) |= 1u << (w % 16);
       }
       pick[s] = _mm512_load_si512(a);
+      pick_mask[s] = static_cast<__mmask16>(ma);
       put_lo[s] = _mm512_load_si512(lo);
       put_hi[s] = _mm512_load_si512(hi);
       put_lo_mask[s] = static_cast<__mmask16>(mlo);
@@ -206,11 +214,12 @@ inline void im2col_channel_registers(const ConvGeom& g, const RegisterTaps& t, c
         for (int64_t s = 0; s < g.S; ++s) _mm512_mask_storeu_ps(d + s * ld, t.q_mask, zero);
         continue;
       }
-      const float* padded = xc + h * g.W - g.pad_w;  // lane i is padded column i
-      const __m512 lo = _mm512_maskz_loadu_ps(t.row_lo, padded);
-      const __m512 hi = _mm512_maskz_loadu_ps(t.row_hi, padded + 16);
+      const float* row = xc + h * g.W;
+      const __m512 lo = _mm512_maskz_loadu_ps(t.row_lo, row);
+      const __m512 hi = _mm512_maskz_loadu_ps(t.row_hi, row + 16);
       for (int64_t s = 0; s < g.S; ++s) {
-        _mm512_mask_storeu_ps(d + s * ld, t.q_mask, _mm512_permutex2var_ps(lo, t.pick[s], hi));
+        const __m512 v = _mm512_maskz_permutex2var_ps(t.pick_mask[s], lo, t.pick[s], hi);
+        _mm512_mask_storeu_ps(d + s * ld, t.q_mask, v);
       }
     }
   }
@@ -231,9 +240,9 @@ inline void col2im_channel_registers(const ConvGeom& g, const RegisterTaps& t, c
         hi = _mm512_mask_add_ps(hi, mh, hi, _mm512_maskz_permutexvar_ps(mh, t.put_hi[s], v));
       }
     }
-    float* padded = gxc + h * g.W - g.pad_w;
-    _mm512_mask_storeu_ps(padded, t.row_lo, lo);
-    _mm512_mask_storeu_ps(padded + 16, t.row_hi, hi);
+    float* row = gxc + h * g.W;
+    _mm512_mask_storeu_ps(row, t.row_lo, lo);
+    _mm512_mask_storeu_ps(row + 16, t.row_hi, hi);
   }
 }
 #endif

@@ -408,6 +408,8 @@ std::vector<ConvCase> conv2d_cases() {
       {2, 3, 34, 33, 4, 3, 3, 1, 1, 1, 1},     // rows wider than 32 floats: the polyphase path
       {1, 2, 40, 37, 3, 5, 5, 3, 3, 2, 2},     // the same with stride 3
       {2, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1},     // output rows of 20 > 16 floats
+      {1, 2, 4, 3, 2, 9, 9, 1, 1, 4, 4},       // padding wider than the image: taps that read none of it
+      {2, 3, 32, 32, 4, 4, 4, 2, 2, 1, 1},     // 32-float rows (DCGAN-64's 32 -> 16 layer)
   };
 }
 
