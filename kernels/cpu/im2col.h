@@ -186,11 +186,18 @@ struct RegisterTaps {
         a[q] = in ? static_cast<int32_t>(w) : 0;
         if (in) ma |= 1u << q;
       }
-      for (int64_t w = 0; w < 32; ++w) {
-        const int64_t d = w + g.pad_w - s;
-        const bool hit = w < g.W && d >= 0 && d % sw == 0 && d / sw < g.Q;
-        (w < 16 ? lo : hi)[w % 16] = hit ? static_cast<int32_t>(d / sw) : 0;
-        if (hit) (w < 16 ? mlo : mhi) |= 1u << (w % 16);
+      for (int64_t i = 0; i < 16; ++i) {  // lanes w = i (lo) and w = 16 + i (hi)
+        lo[i] = 0;
+        hi[i] = 0;
+        const int64_t d_lo = i + g.pad_w - s, d_hi = 16 + i + g.pad_w - s;
+        if (i < g.W && d_lo >= 0 && d_lo % sw == 0 && d_lo / sw < g.Q) {
+          lo[i] = static_cast<int32_t>(d_lo / sw);
+          mlo |= 1u << i;
+        }
+        if (16 + i < g.W && d_hi >= 0 && d_hi % sw == 0 && d_hi / sw < g.Q) {
+          hi[i] = static_cast<int32_t>(d_hi / sw);
+          mhi |= 1u << i;
+        }
       }
       pick[s] = _mm512_load_si512(a);
       pick_mask[s] = static_cast<__mmask16>(ma);
