@@ -20,27 +20,13 @@
 
 #include "kernels/cpu/im2col.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/elementwise.h"
 #include "kernels/gemm.h"
 
 namespace ll::kernels::cpu {
 
 namespace {
 using detail::ConvGeom;
-
-// b (cols, rows) = a (rows, cols)^T, in 32 x 32 tiles so that both sides are read and written a
-// cache line at a time.
-void transpose(const float* a, int64_t rows, int64_t cols, float* b) {
-  constexpr int64_t T = 32;
-#pragma omp parallel for collapse(2) schedule(static) if (rows * cols >= kParallelGrain)
-  for (int64_t i0 = 0; i0 < rows; i0 += T) {
-    for (int64_t j0 = 0; j0 < cols; j0 += T) {
-      const int64_t i1 = std::min(rows, i0 + T), j1 = std::min(cols, j0 + T);
-      for (int64_t j = j0; j < j1; ++j) {
-        for (int64_t i = i0; i < i1; ++i) b[j * rows + i] = a[i * cols + j];
-      }
-    }
-  }
-}
 
 // The kernel covers the whole unpadded input (R = H, S = W, no padding: P = Q = 1), as in a DCGAN
 // discriminator's last layer or, through conv_transpose2d, a generator's first. Then the column of
@@ -56,7 +42,7 @@ bool whole_input(const ConvGeom& g) {
 void im2col_group(const ConvGeom& g, const float* x, int64_t n0, int64_t G, float* col) {
   const int64_t ld = G * g.pixels(), image = g.C * g.H * g.W;
   if (whole_input(g)) {  // one column per image, the image itself: col = x[n0, n0 + G)^T
-    transpose(x + n0 * image, G, image, col);
+    transpose2d(x + n0 * image, col, G, image);
     return;
   }
   const detail::Lowering lower(g);
